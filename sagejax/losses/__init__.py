@@ -1,0 +1,18 @@
+"""Pure, jittable losses: f(*, arrays..., hyperparameters, reduction="mean"|"sum"|"none")."""
+from sagejax.losses.classification import softmax_cross_entropy
+from sagejax.losses.contrastive import nt_xent, triplet_margin
+from sagejax.losses.divergence import js_divergence, kl_divergence
+from sagejax.losses.saliency import cam_mse, cc, kld, nss, sim
+
+__all__ = [
+    "cam_mse",
+    "cc",
+    "js_divergence",
+    "kl_divergence",
+    "kld",
+    "nss",
+    "nt_xent",
+    "sim",
+    "softmax_cross_entropy",
+    "triplet_margin",
+]
