@@ -1,0 +1,85 @@
+"""SPMD data parallelism: a device mesh from config, shardings, and global batches.
+
+The batch's leading axis is split over every batch axis of the mesh ("data", and "fsdp"
+when present); with an "fsdp" axis the largest evenly divisible dimension of each large
+state leaf is split over it as well. Under jit the global-batch semantics make BatchNorm
+statistics and InfoNCE negatives global without any explicit collective.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import jax
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+
+BATCH_AXES = ("data", "fsdp")
+_MIN_FSDP_SHARD_SIZE = 2**14
+
+
+def make_mesh(axes: Mapping[str, int] | None = None, *, devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """Builds an Auto-typed mesh; `axes` maps names in BATCH_AXES to sizes, one size may be -1 (fill)."""
+    axes = dict(axes or {"data": -1})
+    unknown = sorted(set(axes) - set(BATCH_AXES))
+    if unknown:
+        raise ValueError(f"unknown mesh axes {unknown}; known axes are {list(BATCH_AXES)}")
+    devices = list(jax.devices() if devices is None else devices)
+    sizes = dict(axes)
+    free = [name for name, size in sizes.items() if size == -1]
+    if len(free) > 1:
+        raise ValueError(f"at most one mesh axis may be -1, got {free}")
+    fixed = math.prod(size for size in sizes.values() if size != -1)
+    if any(size == 0 or size < -1 for size in sizes.values()):
+        raise ValueError(f"mesh axis sizes must be positive or -1, got {sizes}")
+    if free:
+        if len(devices) % fixed:
+            raise ValueError(f"{len(devices)} devices cannot be split into mesh {sizes}")
+        sizes[free[0]] = len(devices) // fixed
+    if math.prod(sizes.values()) != len(devices):
+        raise ValueError(f"mesh {sizes} needs {math.prod(sizes.values())} devices, have {len(devices)}")
+    return jax.make_mesh(
+        tuple(sizes.values()),
+        tuple(sizes),
+        axis_types=(AxisType.Auto,) * len(sizes),
+        devices=devices,
+    )
+
+
+def _batch_axes(mesh: Mesh) -> tuple[str, ...]:
+    return tuple(name for name in mesh.axis_names if name in BATCH_AXES)
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+    """Leading (batch) axis split over all batch axes of the mesh, the rest replicated."""
+    return NamedSharding(mesh, P(_batch_axes(mesh)))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    """Every device holds the whole array."""
+    return NamedSharding(mesh, P())
+
+
+def _leaf_sharding(mesh: Mesh, shape: tuple[int, ...]) -> NamedSharding:
+    fsdp = mesh.shape.get("fsdp", 1)
+    if fsdp == 1 or math.prod(shape) < _MIN_FSDP_SHARD_SIZE:
+        return replicated(mesh)
+    divisible = [d for d in range(len(shape)) if shape[d] % fsdp == 0]
+    if not divisible:
+        return replicated(mesh)
+    dim = max(divisible, key=lambda d: shape[d])
+    spec = [None] * len(shape)
+    spec[dim] = "fsdp"
+    return NamedSharding(mesh, P(*spec))
+
+
+def state_sharding(mesh: Mesh, tree):
+    """Shardings for a train-state pytree: replicated, or split over "fsdp" when the mesh has it."""
+    return jax.tree.map(lambda leaf: _leaf_sharding(mesh, tuple(np.shape(leaf))), tree)
+
+
+def global_batch(mesh: Mesh, local_batch):
+    """Assembles process-local numpy arrays into global jax.Arrays sharded along the batch axis."""
+    sharding = batch_sharding(mesh)
+    return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local_batch)
