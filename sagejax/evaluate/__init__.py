@@ -1,0 +1,26 @@
+"""Host-side (numpy) evaluation metrics: classification, presentation-attack detection, open-set protocols."""
+from sagejax.evaluate.classification import (
+    OneVsRestAUROC,
+    accuracy,
+    auroc,
+    auroc_one_vs_rest,
+    confusion_matrix,
+)
+from sagejax.evaluate.pad import EqualErrorRate, PADRates, apcer_at_bpcer, apcer_bpcer, equal_error_rate
+from sagejax.evaluate.protocols import leave_one_attack_out_splits, summarize_results, to_json
+
+__all__ = [
+    "EqualErrorRate",
+    "OneVsRestAUROC",
+    "PADRates",
+    "accuracy",
+    "apcer_at_bpcer",
+    "apcer_bpcer",
+    "auroc",
+    "auroc_one_vs_rest",
+    "confusion_matrix",
+    "equal_error_rate",
+    "leave_one_attack_out_splits",
+    "summarize_results",
+    "to_json",
+]
