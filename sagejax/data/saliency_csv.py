@@ -1,0 +1,229 @@
+"""User data with human saliency as a TFDS builder: every `<split>.csv` (image,label,saliency[,attack_type])
+becomes a split, and all rows are decoded and checked before anything is written."""
+import csv
+import dataclasses
+import pathlib
+import re
+
+import numpy as np
+import tensorflow_datasets as tfds
+from PIL import Image
+
+REQUIRED_COLUMNS = ("image", "label", "saliency")
+NO_ATTACK = "none"  # attack_type name of rows whose attack_type is empty or absent.
+
+
+@dataclasses.dataclass(eq=False, kw_only=True)
+class SaliencyCsvConfig(tfds.core.BuilderConfig):
+    """Output size (int, or (H, W)), channels (1 | 3), CSV folder (else manual_dir), fixed label names."""
+
+    size: int | tuple[int, int] = 224
+    channels: int = 3
+    csv_dir: str | None = None
+    label_names: tuple[str, ...] | None = None
+
+    def __post_init__(self):
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {self.channels!r}")
+        if min(self.shape) <= 0:
+            raise ValueError(f"size must be positive, got {self.size!r}")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(H, W) of the stored images and maps."""
+        return (self.size, self.size) if isinstance(self.size, int) else tuple(self.size)
+
+
+@dataclasses.dataclass(frozen=True)
+class CsvRow:
+    """One parsed CSV row; `where` names it in errors ("train.csv row 2 (line 3)")."""
+
+    where: str
+    line: int
+    image: pathlib.Path
+    label: str
+    saliency: pathlib.Path | None
+    attack_type: str
+
+
+def read_csv(path: pathlib.Path) -> list[CsvRow]:
+    """Parses one split's CSV; paths are resolved relative to the CSV's folder."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
+        if missing:
+            raise ValueError(
+                f"{path}: missing column(s) {missing}; the header must be image,label,saliency[,attack_type]"
+            )
+        rows = []
+        for fields in reader:
+            where = f"{path.name} row {len(rows) + 1} (line {reader.line_num})"
+            values = {k: (v or "").strip() for k, v in fields.items() if isinstance(k, str)}
+            for column in ("image", "label"):
+                if not values[column]:
+                    raise ValueError(f"{where}: empty '{column}' field")
+            rows.append(
+                CsvRow(
+                    where=where,
+                    line=reader.line_num,
+                    image=path.parent / values["image"],
+                    label=values["label"],
+                    saliency=path.parent / values["saliency"] if values["saliency"] else None,
+                    attack_type=values.get("attack_type") or NO_ATTACK,
+                )
+            )
+    if not rows:
+        raise ValueError(f"{path}: no rows")
+    return rows
+
+
+def sorted_labels(labels) -> list[str]:
+    """Distinct labels, numerically sorted when all are integers (so "2" < "10"), else sorted."""
+    distinct = set(labels)
+    if all(re.fullmatch(r"-?\d+", label) for label in distinct):
+        return sorted(distinct, key=int)
+    return sorted(distinct)
+
+
+def load_image(row: CsvRow, *, shape: tuple[int, int], channels: int) -> np.ndarray:
+    """The row's image as uint8 (H, W, channels), bilinearly resized; ValueError naming the row."""
+    if not row.image.is_file():
+        raise ValueError(f"{row.where}: image file not found: {row.image}")
+    try:
+        with Image.open(row.image) as im:
+            im = im.convert("RGB" if channels == 3 else "L").resize(shape[::-1], Image.BILINEAR)
+            image = np.asarray(im, dtype=np.uint8)
+    except Exception as e:  # PIL raises many types for corrupt files; all mean "unreadable".
+        raise ValueError(f"{row.where}: cannot read image {row.image}: {e}") from e
+    return image.reshape(*shape, channels)
+
+
+def _read_map(path: pathlib.Path) -> np.ndarray:
+    """A map file's raw array: .npy as stored; images as float32 scaled by their bit depth."""
+    if path.suffix.lower() == ".npy":
+        return np.load(path, allow_pickle=False)
+    with Image.open(path) as im:
+        if im.mode == "F":
+            return np.asarray(im, dtype=np.float32)
+        if im.mode.startswith("I"):  # 16-bit grayscale
+            return np.asarray(im, dtype=np.float32) / 65535
+        return np.asarray(im.convert("L"), dtype=np.float32) / 255
+
+
+def load_saliency(row: CsvRow, *, shape: tuple[int, int]) -> np.ndarray:
+    """The row's map as uint8 (H, W) = round(255·map), bilinearly resized; zeros if the row has none.
+
+    Float maps (.npy, mode-F TIFF) must be finite and in [0, 1]; uint8 .npy and images are scaled.
+    """
+    path = row.saliency
+    if path is None:
+        return np.zeros(shape, np.uint8)
+    if not path.is_file():
+        raise ValueError(f"{row.where}: saliency file not found: {path}")
+    try:
+        arr = _read_map(path)
+    except Exception as e:  # numpy and PIL raise many types for corrupt files.
+        raise ValueError(f"{row.where}: cannot read saliency map {path}: {e}") from e
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim != 2:
+        raise ValueError(f"{row.where}: saliency map {path} must be 2-D, got shape {arr.shape}")
+    if arr.dtype == np.uint8:
+        arr = arr / 255
+    elif not np.issubdtype(arr.dtype, np.floating):
+        raise ValueError(f"{row.where}: saliency map {path} must be float or uint8, got {arr.dtype}")
+    values = arr.astype(np.float32)
+    if not np.isfinite(values).all():
+        raise ValueError(f"{row.where}: saliency map {path} has non-finite values (NaN or Inf)")
+    if values.min() < 0 or values.max() > 1:
+        raise ValueError(
+            f"{row.where}: saliency map {path} has values in [{values.min()}, {values.max()}]; "
+            "float maps must lie in [0, 1]"
+        )
+    resized = np.asarray(Image.fromarray(values).resize(shape[::-1], Image.BILINEAR))
+    return np.clip(np.round(resized * 255), 0, 255).astype(np.uint8)
+
+
+def _config(channels: int, size: int) -> SaliencyCsvConfig:
+    """A predefined config named `<rgb|gray>_<size>`."""
+    kind = "rgb" if channels == 3 else "gray"
+    return SaliencyCsvConfig(
+        name=f"{kind}_{size}", description=f"{size}x{size} {kind}", size=size, channels=channels
+    )
+
+
+class SaliencyCsv(tfds.core.GeneratorBasedBuilder):
+    """Images, labels and human saliency maps listed in `<split>.csv` files."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "CSV layout image,label,saliency[,attack_type]."}
+    # A build lives at data_dir/saliency_csv/<config name>/: give each user dataset its own data_dir
+    # or config name, or build_dataset finds the earlier build and does not rebuild.
+    BUILDER_CONFIGS = [_config(c, s) for s in (224, 32) for c in (3, 1)]
+    DEFAULT_CONFIG_NAME = "rgb_224"
+    # Nothing is downloaded, so there are no URL checksums; saying so also skips tfds's checksum
+    # lookup, which imports the undeclared `importlib_resources` (tensorflow/datasets#11212).
+    url_infos = None
+    MANUAL_DOWNLOAD_INSTRUCTIONS = (
+        "Put `train.csv` (required) and any other `<split>.csv` in manual_dir (or set the config's "
+        "csv_dir). Header: image,label,saliency[,attack_type]; paths relative to the CSV; an empty "
+        "saliency field means the example has no map."
+    )
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        cfg = self.builder_config
+        h, w = cfg.shape
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description="Images with labels and human saliency maps, read from CSV files.",
+            features=tfds.features.FeaturesDict({
+                "image": tfds.features.Tensor(shape=(h, w, cfg.channels), dtype=np.uint8),
+                "saliency": tfds.features.Tensor(
+                    shape=(h, w), dtype=np.uint8, doc="round(255·map); zeros if has_saliency is False"
+                ),
+                "has_saliency": tfds.features.Scalar(dtype=np.bool_),
+                "label": tfds.features.ClassLabel(names=cfg.label_names),
+                "attack_type": tfds.features.ClassLabel(
+                    doc=f"'{NO_ATTACK}' when the CSV gives none; names = all types in all splits"
+                ),
+            }),
+            supervised_keys=("image", "label"),
+        )
+
+    def _split_generators(self, dl_manager):
+        cfg = self.builder_config
+        folder = pathlib.Path(cfg.csv_dir) if cfg.csv_dir else pathlib.Path(dl_manager.manual_dir)
+        splits = {path.stem: read_csv(path) for path in sorted(folder.glob("*.csv"))}
+        if "train" not in splits:
+            raise ValueError(f"{folder}: no train.csv (found {sorted(splits)})")
+        for name in splits:
+            if not re.fullmatch(r"[A-Za-z_]\w*", name):
+                raise ValueError(f"{folder}/{name}.csv: split names must be identifiers ([A-Za-z_][A-Za-z0-9_]*)")
+        label_names = list(cfg.label_names or sorted_labels(r.label for r in splits["train"]))
+        source = "the config's label_names" if cfg.label_names else "train.csv"
+        attacks = {r.attack_type for rows in splits.values() for r in rows} - {NO_ATTACK}
+        for rows in splits.values():
+            for row in rows:
+                if row.label not in label_names:
+                    raise ValueError(
+                        f"{row.where}: label {row.label!r} does not occur in {source} ({label_names})"
+                    )
+                self._example(row)  # decodes and checks every file before anything is written
+        if cfg.label_names is None:
+            self.info.features["label"].names = label_names
+        self.info.features["attack_type"].names = [NO_ATTACK, *sorted(attacks)]
+        return {name: self._generate_examples(rows) for name, rows in splits.items()}
+
+    def _generate_examples(self, rows):
+        for row in rows:
+            yield row.line, self._example(row)
+
+    def _example(self, row: CsvRow) -> dict:
+        cfg = self.builder_config
+        return {
+            "image": load_image(row, shape=cfg.shape, channels=cfg.channels),
+            "saliency": load_saliency(row, shape=cfg.shape),
+            "has_saliency": row.saliency is not None,
+            "label": row.label,
+            "attack_type": row.attack_type,
+        }

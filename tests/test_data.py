@@ -1,0 +1,346 @@
+"""Data layer: Decoy MNIST and CSV builders (array_record, no TensorFlow) and the grain loader."""
+import csv
+import hashlib
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sagejax.data import SaliencyCsvConfig, build_dataset, get_builder, make_loader
+from sagejax.data import decoy_mnist as dm
+
+
+def _examples(builder, split):
+    """All examples of a split, in file order."""
+    source = builder.as_data_source(split)
+    return [source[i] for i in range(len(source))]
+
+
+def _digest(image) -> str:
+    return hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
+
+
+def _corner_mask(size: int, patch: int) -> np.ndarray:
+    """True on the four `patch`-wide corner squares."""
+    mask = np.zeros((size, size), bool)
+    for corner in range(len(dm.CORNERS)):
+        mask[dm.corner_slices(corner, patch, size)] = True
+    return mask
+
+
+@pytest.fixture(scope="module")
+def swatch(tmp_path_factory):
+    """The full default Decoy MNIST (swatch, 28x28x1), built once."""
+    data_dir = str(tmp_path_factory.mktemp("decoy"))
+    return build_dataset("decoy_mnist", data_dir=data_dir)
+
+
+# ----------------------------------------------------------------------------- Decoy MNIST
+
+
+def test_decoy_splits_are_stratified_4000_1000(swatch):
+    splits = swatch.info.splits
+    assert (splits["train"].num_examples, splits["test"].num_examples) == (4000, 1000)
+    assert splits["test_clean"].num_examples == 1000
+    labels = [ex["label"] for ex in _examples(swatch, "test")]
+    assert np.bincount(labels, minlength=10).tolist() == [100] * 10
+
+
+def test_decoy_train_swatch_shade_is_255_minus_25_label(swatch):
+    for ex in _examples(swatch, "train"):
+        assert ex["swatch_shade"] == 255 - 25 * ex["label"]
+        rows, cols = dm.corner_slices(ex["swatch_corner"], dm.SWATCH_SIZE, 28)
+        assert (ex["image"][rows, cols] == ex["swatch_shade"]).all()
+        assert (ex["saliency"][rows, cols] == 0).all()
+
+
+def test_decoy_test_swatch_shade_is_not_a_function_of_label(swatch):
+    examples = _examples(swatch, "test")
+    shades, labels = np.array([[ex["swatch_shade"], ex["label"]] for ex in examples]).T
+    for ex in examples:
+        rows, cols = dm.corner_slices(ex["swatch_corner"], dm.SWATCH_SIZE, 28)
+        assert (ex["image"][rows, cols] == ex["swatch_shade"]).all()
+    assert set(shades) <= {255 - 25 * k for k in range(10)}
+    assert all(len(set(shades[labels == k])) >= 5 for k in range(10))
+    # Best guess of the label from the shade alone is near chance (10%), not 100% as in train.
+    hits = sum(np.bincount(labels[shades == s]).max() for s in set(shades))
+    assert hits / len(labels) < 0.3
+
+
+def test_decoy_test_clean_has_same_digits_as_test_and_no_swatch(swatch):
+    clean = _examples(swatch, "test_clean")
+    assert all(ex["swatch_corner"] == -1 and ex["swatch_shade"] == -1 for ex in clean)
+    corners = _corner_mask(28, dm.SWATCH_SIZE)
+    assert all((ex["image"][..., 0][corners] < 255).all() for ex in clean)
+
+    def outside_corners(examples):
+        return sorted(_digest(np.where(corners, 0, ex["image"][..., 0])) + str(ex["label"]) for ex in examples)
+
+    assert outside_corners(clean) == outside_corners(_examples(swatch, "test"))
+
+
+def test_decoy_saliency_covers_strokes_and_never_the_swatch(swatch):
+    for ex in _examples(swatch, "train")[:500]:
+        image, salient = ex["image"][..., 0], ex["saliency"] > 0
+        rows, cols = dm.corner_slices(ex["swatch_corner"], dm.SWATCH_SIZE, 28)
+        swatch_mask = np.zeros_like(salient)
+        swatch_mask[rows, cols] = True
+        assert set(np.unique(ex["saliency"])) <= {0, 255}
+        assert not salient[swatch_mask].any()
+        assert salient[(image > dm.STROKE_THRESHOLD) & ~swatch_mask].all()
+        assert salient.mean() < 0.6  # the background is not salient
+
+
+@pytest.mark.parametrize("decoy", ["swatch", "texture"])
+def test_decoy_is_never_salient_even_over_strokes(decoy):
+    digit = np.full((28, 28), 200, np.uint8)  # strokes everywhere, corners included
+    config = dm.DecoyMnistConfig(name="crafted", decoy=decoy)
+    ex = dm.make_example(digit, 3, config=config, decoy_class=3, corner=2)
+    swatch_mask = np.zeros((28, 28), bool)
+    swatch_mask[24:, :4] = True  # corner 2 = bottom_left
+    if decoy == "swatch":  # the swatch overwrites the strokes and takes their saliency away
+        assert (ex["image"][..., 0] == np.where(swatch_mask, 255 - 25 * 3, 200)).all()
+        assert (ex["saliency"] == np.where(swatch_mask, 0, 255)).all()
+    else:  # the texture is painted on non-salient pixels only: here none
+        assert (ex["image"][..., 0] == 200).all() and (ex["saliency"] == 255).all()
+
+
+def test_decoy_build_is_deterministic(tmp_path):
+    first, second = (
+        build_dataset("decoy_mnist", data_dir=str(tmp_path / d), max_examples_per_split=100) for d in "ab"
+    )
+    for split in ("train", "test", "test_clean"):
+        a, b = _examples(first, split), _examples(second, split)
+        assert len(a) == len(b) == 100
+        for x, y in zip(a, b):
+            assert x.keys() == y.keys()
+            assert all(np.array_equal(x[k], y[k]) for k in x)
+
+
+def test_decoy_32_rgb_pads_and_replicates_channels(tmp_path):
+    builder = build_dataset(
+        "decoy_mnist", data_dir=str(tmp_path), config="swatch_32_rgb", max_examples_per_split=50
+    )
+    for ex in _examples(builder, "train"):
+        image = ex["image"]
+        assert image.shape == (32, 32, 3) and ex["saliency"].shape == (32, 32)
+        assert (image[..., 0] == image[..., 1]).all() and (image[..., 0] == image[..., 2]).all()
+        rows, cols = dm.corner_slices(ex["swatch_corner"], dm.SWATCH_SIZE, 32)
+        assert (image[rows, cols] == 255 - 25 * ex["label"]).all()
+        border = np.ones((32, 32), bool)
+        border[2:30, 2:30] = False
+        assert (image[..., 0][border & ~_corner_mask(32, dm.SWATCH_SIZE)] == 0).all()
+
+
+def test_decoy_texture_is_class_correlated_and_only_in_non_salient_pixels(tmp_path):
+    builder = build_dataset("decoy_mnist", data_dir=str(tmp_path), config="texture", max_examples_per_split=400)
+    for ex in _examples(builder, "train"):
+        assert ex["texture_id"] == ex["label"] and ex["swatch_shade"] == -1
+        rows, cols = dm.corner_slices(ex["swatch_corner"], dm.TEXTURE_SIZE, 28)
+        free = ex["saliency"][rows, cols] == 0
+        assert free.sum() >= 16  # every digit leaves at least 19 of the 64 patch pixels free
+        assert (ex["image"][rows, cols, 0][free] == dm.texture_patch(ex["label"])[free]).all()
+    # In test the texture is random; compared with the same digit undecorated, only non-salient
+    # pixels of the decoy patch changed.
+    corners = _corner_mask(28, dm.TEXTURE_SIZE)
+    clean = {_digest(np.where(corners, 0, ex["image"][..., 0])): ex for ex in _examples(builder, "test_clean")}
+    test = _examples(builder, "test")
+    for ex in test:
+        twin = clean[_digest(np.where(corners, 0, ex["image"][..., 0]))]
+        changed = (ex["image"] != twin["image"])[..., 0]
+        patch = np.zeros_like(changed)
+        patch[dm.corner_slices(ex["swatch_corner"], dm.TEXTURE_SIZE, 28)] = True
+        assert changed.any() and not changed[(ex["saliency"] > 0) | ~patch].any()
+    ids, labels = np.array([[ex["texture_id"], ex["label"]] for ex in test]).T
+    assert np.mean(ids == labels) < 0.3
+
+
+def test_texture_gratings_are_distinct_and_vanish_under_blur():
+    patches = [dm.texture_patch(k).astype(float) for k in range(10)]
+    assert all(not np.array_equal(patches[i], patches[j]) for i in range(10) for j in range(i))
+    # A Gaussian blur with sigma 1.5 (circular, on a whole-period 24x24 tile) leaves a flat gray.
+    taps = np.exp(-0.5 * (np.arange(-6, 7) / 1.5) ** 2)
+    taps /= taps.sum()
+    for a, b, period in dm.TEXTURES:
+        r, c = np.mgrid[0:24, 0:24]
+        tile = dm.TEXTURE_AMPLITUDE * (1 + np.cos(2 * np.pi * (a * r + b * c) / period)) / 2
+        for axis in (0, 1):
+            tile = sum(w * np.roll(tile, s, axis=axis) for s, w in zip(range(-6, 7), taps))
+        assert np.abs(tile - dm.TEXTURE_AMPLITUDE / 2).max() < 0.01 * dm.TEXTURE_AMPLITUDE
+
+
+# ----------------------------------------------------------------------------- CSV builder
+
+
+def _write_csv(path, rows, attack=False):
+    header = ["image", "label", "saliency"] + (["attack_type"] if attack else [])
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+@pytest.fixture
+def csv_folder(tmp_path):
+    """5 PNG images of different sizes, PNG/.npy/missing maps, train.csv and test.csv."""
+    folder = tmp_path / "user_data"
+    (folder / "img").mkdir(parents=True)
+    (folder / "maps").mkdir()
+    rng = np.random.default_rng(0)
+    for i, (h, w) in enumerate([(40, 40), (20, 30), (64, 48), (33, 33), (50, 70)]):
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(folder / f"img/{i}.png")
+    left = np.zeros((40, 40), np.uint8)
+    left[:, :20] = 255
+    Image.fromarray(left).save(folder / "maps/left.png")
+    np.save(folder / "maps/quarter.npy", np.full((10, 10), 0.25, np.float32))
+    _write_csv(
+        folder / "train.csv",
+        [["img/0.png", "cat", "maps/left.png"], ["img/1.png", "dog", "maps/quarter.npy"], ["img/2.png", "cat", ""]],
+    )
+    _write_csv(
+        folder / "test.csv",
+        [["img/3.png", "dog", "maps/left.png", "print"], ["img/4.png", "cat", "", ""]],
+        attack=True,
+    )
+    return folder
+
+
+def _by_label_and_map(examples):
+    return sorted(examples, key=lambda ex: (ex["label"], float(ex["saliency"].mean())))
+
+
+def test_saliency_csv_builds_and_reads_back(tmp_path, csv_folder):
+    builder = build_dataset("saliency_csv", data_dir=str(tmp_path / "out"), config="rgb_32", manual_dir=str(csv_folder))
+    assert builder.info.features["label"].names == ["cat", "dog"]
+    assert builder.info.features["attack_type"].names == ["none", "print"]
+    assert set(builder.info.splits) == {"train", "test"}
+    cat_nomap, cat_left, dog_quarter = _by_label_and_map(_examples(builder, "train"))
+    for ex in (cat_nomap, cat_left, dog_quarter):
+        assert ex["image"].shape == (32, 32, 3) and ex["image"].dtype == np.uint8
+        assert ex["saliency"].shape == (32, 32) and ex["saliency"].dtype == np.uint8
+    assert (cat_nomap["label"], cat_nomap["has_saliency"], cat_nomap["saliency"].max()) == (0, False, 0)
+    assert cat_left["has_saliency"] and (cat_left["saliency"][:, :15] == 255).all()
+    assert (cat_left["saliency"][:, 17:] == 0).all()
+    assert dog_quarter["label"] == 1 and (np.abs(dog_quarter["saliency"].astype(int) - 64) <= 1).all()
+    expected = np.asarray(Image.open(csv_folder / "img/0.png").resize((32, 32), Image.BILINEAR))
+    assert np.array_equal(cat_left["image"], expected)
+    cat, dog = _by_label_and_map(_examples(builder, "test"))
+    assert (cat["attack_type"], dog["attack_type"]) == (0, 1)
+    loader = make_loader(
+        name="saliency_csv", config="rgb_32", split="train", data_dir=str(tmp_path / "out"),
+        batch_size=3, seed=0, shuffle=False, num_epochs=1,
+    )
+    batch = next(loader)
+    assert batch["image"].shape == (3, 32, 32, 3) and batch["saliency"].dtype == np.float32
+    assert batch["has_saliency"].dtype == np.bool_ and batch["has_saliency"].sum() == 2
+    assert sorted(batch["label"].tolist()) == [0, 0, 1] and batch["attack_type"].dtype == np.int32
+
+
+@pytest.mark.parametrize(
+    "defect, message",
+    [
+        ("missing_image", r"test\.csv row 1 \(line 2\).*not found.*nope\.png"),
+        ("unreadable_image", r"train\.csv row 2 \(line 3\).*cannot read image.*1\.png"),
+        ("nan_map", r"train\.csv row 2 \(line 3\).*quarter\.npy.*non-finite"),
+        ("unknown_eval_label", r"test\.csv row 2 \(line 3\).*'bird'.*train\.csv"),
+    ],
+)
+def test_saliency_csv_rejects_bad_input_before_writing(tmp_path, csv_folder, defect, message):
+    if defect == "missing_image":
+        _write_csv(csv_folder / "test.csv", [["img/nope.png", "dog", ""]])
+    elif defect == "unreadable_image":
+        (csv_folder / "img/1.png").write_bytes(b"not a png")
+    elif defect == "nan_map":
+        np.save(csv_folder / "maps/quarter.npy", np.full((10, 10), np.nan, np.float32))
+    else:
+        _write_csv(csv_folder / "test.csv", [["img/3.png", "dog", ""], ["img/4.png", "bird", ""]])
+    config = SaliencyCsvConfig(name="fixture", size=16, channels=1, csv_dir=str(csv_folder))
+    with pytest.raises(ValueError, match=message):
+        build_dataset("saliency_csv", data_dir=str(tmp_path / "out"), config=config)
+    assert not get_builder("saliency_csv", data_dir=str(tmp_path / "out"), config=config).is_prepared()
+
+
+# ----------------------------------------------------------------------------- loader
+
+
+def _loader(swatch, **kwargs):
+    args = dict(name="decoy_mnist", split="train", data_dir=swatch.data_dir_root, batch_size=32, seed=0, shuffle=True)
+    return make_loader(**{**args, **kwargs})
+
+
+def _batch_digests(batch):
+    return [_digest(image) for image in batch["image"]]
+
+
+def test_loader_batch_shapes_and_dtypes(swatch):
+    batch = next(_loader(swatch))
+    assert batch["image"].shape == (32, 28, 28, 1) and batch["image"].dtype == np.float32
+    assert batch["saliency"].shape == (32, 28, 28) and batch["saliency"].dtype == np.float32
+    assert batch["label"].shape == (32,) and batch["label"].dtype == np.int32
+    assert batch["valid"].dtype == np.bool_ and batch["valid"].all()
+    assert 0 <= batch["image"].min() and batch["image"].max() == 1
+    assert set(np.unique(batch["saliency"])) == {0.0, 1.0}
+    shade = batch["image"][np.arange(32), 0, 0, 0]  # a corner pixel: swatch or background
+    assert set(np.round(shade * 255)) <= {0} | {255 - 25 * k for k in range(10)}
+
+
+def test_loader_shuffle_is_seeded(swatch):
+    def first_batches(**kwargs):
+        it = _loader(swatch, **kwargs)
+        return [_batch_digests(next(it)) for _ in range(3)]
+
+    assert first_batches(seed=1) == first_batches(seed=1)
+    assert first_batches(seed=1) != first_batches(seed=2)
+    sequential = first_batches(shuffle=False)
+    source = swatch.as_data_source("train")
+    assert sequential[0] == [_digest(source[i]["image"].astype(np.float32) / 255) for i in range(32)]
+
+
+@pytest.mark.parametrize("batch_size, pad", [(200, False), (96, True)])
+def test_loader_process_shards_are_disjoint_and_cover_the_split(swatch, batch_size, pad):
+    shards = []
+    for index in range(2):
+        it = _loader(
+            swatch, split="test", batch_size=batch_size, shuffle=True, num_epochs=1,
+            process_index=index, process_count=2, pad_remainder=pad,
+        )
+        batches = list(it)
+        assert all(b["image"].shape[0] == batch_size // 2 for b in batches)
+        shards.append([d for b in batches for d, v in zip(_batch_digests(b), b["valid"]) if v])
+    assert len(batches) == (11 if pad else 5)
+    source = swatch.as_data_source("test")
+    everything = sorted(_digest(source[i]["image"].astype(np.float32) / 255) for i in range(len(source)))
+    assert not set(shards[0]) & set(shards[1])
+    assert sorted(shards[0] + shards[1]) == everything
+
+
+def test_loader_state_restores_the_exact_next_batches(swatch):
+    # The test split has 1000 examples: batches 7..9 of 128 cross an epoch boundary (reshuffle).
+    kwargs = dict(split="test", batch_size=128, seed=7)
+    it = _loader(swatch, **kwargs)
+    for _ in range(7):
+        next(it)
+    state = it.get_state()
+    expected = [_batch_digests(next(it)) for _ in range(3)]
+    resumed = _loader(swatch, **kwargs)
+    resumed.set_state(state)
+    assert [_batch_digests(next(resumed)) for _ in range(3)] == expected
+
+
+def test_build_dataset_is_a_no_op_when_built(swatch):
+    info = os.fspath(swatch.data_path / "dataset_info.json")
+    before = os.stat(info).st_mtime_ns
+    assert build_dataset("decoy_mnist", data_dir=swatch.data_dir_root).is_prepared()
+    assert os.stat(info).st_mtime_ns == before
+
+
+def test_loader_errors_are_clear(swatch, tmp_path):
+    with pytest.raises(ValueError, match="unknown dataset 'mnist_decoy'.*decoy_mnist"):
+        make_loader(name="mnist_decoy", split="train", data_dir=str(tmp_path), batch_size=8, seed=0, shuffle=False)
+    with pytest.raises(FileNotFoundError, match="build_dataset"):
+        make_loader(name="decoy_mnist", split="train", data_dir=str(tmp_path), batch_size=8, seed=0, shuffle=False)
+    with pytest.raises(ValueError, match="multiple of process_count 4"):
+        _loader(swatch, batch_size=30, process_index=0, process_count=4)
+    with pytest.raises(ValueError, match="no split 'validation'"):
+        _loader(swatch, split="validation")
