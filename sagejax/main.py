@@ -1,0 +1,37 @@
+"""Command line: `python -m sagejax.main --config configs/<file>.py[:variant] --workdir DIR`.
+
+Overrides: `--config.method.temperature=2`. Multi-host runs call jax.distributed.initialize()
+first (set SAGEJAX_DISTRIBUTED=1, or run under a launcher that JAX auto-detects).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import tensorflow_datasets as tfds
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from sagejax.train.loop import train_and_evaluate
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: checkpoints, logs, config.json.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)  # orbax and tfds log every file operation at INFO
+    tfds.disable_progress_bar()
+    if os.environ.get("SAGEJAX_DISTRIBUTED") == "1":
+        jax.distributed.initialize()
+    results = train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    if jax.process_index() == 0 and results:
+        print(json.dumps(results, indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":
+    app.run(main)

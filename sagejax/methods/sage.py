@@ -1,0 +1,86 @@
+"""SAGE (Crum, Sweet, Czajka): saliency-guided logit alignment and embedding triplets.
+
+One forward pass over the stacked views [x, x', x~, x~'] (DESIGN §1.1); the views are built
+on the device from the batch's saliency maps. Only the first `view_fraction` of the batch
+gets saliency views; the cross-entropy always sees the whole batch.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from sagejax import augment, losses, models
+
+VIEW_NAMES = ("x", "x_blur", "x_keep", "x_degrade")
+
+
+def num_view_examples(batch_size: int, view_fraction: float) -> int:
+    """How many examples of a batch get saliency views (at least one when the fraction is > 0)."""
+    if not 0.0 <= view_fraction <= 1.0:
+        raise ValueError(f"method.view_fraction must be in [0, 1], got {view_fraction}")
+    return max(1, round(batch_size * view_fraction)) if view_fraction > 0 else 0
+
+
+def forward_views(model, batch, rng, config):
+    """Runs the model once over [x (whole batch), x', x~, x~' (first n)]; returns per-view outputs."""
+    images, saliency = batch["image"], batch["saliency"]
+    n = num_view_examples(images.shape[0], config.view_fraction)
+    views = augment.saliency_views(
+        images=images[:n],
+        saliency=augment.prepare_saliency(saliency[:n], empty=config.empty_saliency),
+        sigma=config.blur_sigma,
+        kernel_size=config.blur_kernel_size,
+        degrade=config.degrade,
+        invert=config.invert_saliency,
+        rng=rng,
+    )
+    stacked = jnp.concatenate([images] + [views[name] for name in VIEW_NAMES[1:]], axis=0)
+    out = models.forward(model, stacked, hook=config.hook or None)
+    sizes = [images.shape[0], n, n, n]
+    offsets = [0, sizes[0], sizes[0] + n, sizes[0] + 2 * n]
+    return {
+        name: {key: value[start : start + size] for key, value in out.items()}
+        for name, start, size in zip(VIEW_NAMES, offsets, sizes)
+    }, n
+
+
+def make_loss(config):
+    """L = CE + w_js·T²·[JS(y‖y~) + JS(y'‖y~')] + w_tri·triplet(z, z~, z~')."""
+    unknown_ce = sorted(set(config.ce_views) - set(VIEW_NAMES))
+    if unknown_ce:
+        raise ValueError(f"method.ce_views has unknown views {unknown_ce}; choose from {list(VIEW_NAMES)}")
+
+    def loss_fn(model, batch, rng):
+        out, n = forward_views(model, batch, rng, config)
+        labels = batch["label"]
+        ce_terms = [
+            losses.softmax_cross_entropy(
+                logits=out[view]["logits"],
+                labels=labels[: out[view]["logits"].shape[0]],
+                label_smoothing=config.label_smoothing,
+            )
+            for view in config.ce_views
+        ]
+        ce = sum(ce_terms) / len(ce_terms)
+        anchor_logits, blur_logits = out["x"]["logits"][:n], out["x_blur"]["logits"]
+        anchor_z = out["x"]["embedding"][:n]
+        if config.stop_gradient_targets:
+            anchor_logits, blur_logits = jax.lax.stop_gradient((anchor_logits, blur_logits))
+            anchor_z = jax.lax.stop_gradient(anchor_z)
+        js_args = dict(temperature=config.temperature, t2_scale=config.t2_scale)
+        js = losses.js_divergence(logits_a=anchor_logits, logits_b=out["x_keep"]["logits"], **js_args)
+        js += losses.js_divergence(logits_a=blur_logits, logits_b=out["x_degrade"]["logits"], **js_args)
+        triplet = losses.triplet_margin(
+            anchor=anchor_z,
+            positive=out["x_keep"]["embedding"],
+            negative=out["x_degrade"]["embedding"],
+            margin=config.margin,
+            distance=config.distance,
+            batch_hard=config.batch_hard,
+        )
+        loss = ce + config.w_js * js + config.w_tri * triplet
+        accuracy = jnp.mean(jnp.argmax(out["x"]["logits"], -1) == labels)
+        return loss, {"ce": ce, "js": js, "triplet": triplet, "accuracy": accuracy}
+
+    return loss_fn

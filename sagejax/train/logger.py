@@ -1,0 +1,72 @@
+"""Run logs: console progress, JSONL, TensorBoard scalars and image panels (process 0 only)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import jax
+import numpy as np
+
+
+class MetricLogger:
+    """Writes `train/<term>` and `eval/<split>/<metric>` scalars to the console, JSONL and TensorBoard."""
+
+    def __init__(self, workdir: str, *, total_steps: int, tensorboard: bool = True):
+        self.total_steps = total_steps
+        self.active = jax.process_index() == 0
+        self._start_time = time.time()
+        self._start_step = None
+        self._jsonl = None
+        self._tb = None
+        if self.active:
+            os.makedirs(workdir, exist_ok=True)
+            self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a", encoding="utf-8")
+            if tensorboard:
+                from tensorboardX import SummaryWriter
+
+                self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+
+    def scalars(self, step: int, metrics: dict[str, float]) -> None:
+        """Logs one row of scalars for `step`."""
+        if not self.active:
+            return
+        row = {"step": int(step), **{k: float(v) for k, v in metrics.items()}}
+        self._jsonl.write(json.dumps(row) + "\n")
+        self._jsonl.flush()
+        if self._tb is not None:
+            for key, value in row.items():
+                if key != "step":
+                    self._tb.add_scalar(key, value, step)
+
+    def progress(self, step: int, metrics: dict[str, float]) -> None:
+        """One console line: step, rate, ETA and the given metrics."""
+        if not self.active:
+            return
+        now = time.time()
+        if self._start_step is None:
+            self._start_step, self._start_time = step, now
+        done = step - self._start_step
+        rate = done / max(now - self._start_time, 1e-9) if done else 0.0
+        eta = (self.total_steps - step) / rate if rate else float("nan")
+        shown = " ".join(f"{k.split('/', 1)[-1]}={v:.4g}" for k, v in metrics.items())
+        print(f"[{step:>6}/{self.total_steps}] {rate:6.2f} steps/s eta {eta:6.0f}s  {shown}", file=sys.stderr, flush=True)
+
+    def images(self, step: int, panels: dict[str, np.ndarray]) -> None:
+        """Image panels (NHWC in [0,1], or NHW maps) to TensorBoard."""
+        if not self.active or self._tb is None:
+            return
+        for name, images in panels.items():
+            images = np.asarray(images, np.float32)
+            if images.ndim == 3:
+                images = images[..., None]
+            self._tb.add_images(name, np.clip(images, 0.0, 1.0), step, dataformats="NHWC")
+
+    def close(self) -> None:
+        """Flushes and closes the files."""
+        if self._jsonl is not None:
+            self._jsonl.close()
+        if self._tb is not None:
+            self._tb.close()

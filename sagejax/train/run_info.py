@@ -1,0 +1,38 @@
+"""What makes a run reproducible: its config, code revision, library versions and devices."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import flax
+import jax
+import optax
+
+
+def git_revision() -> str:
+    """The sagejax checkout's commit (with '+dirty' when it has changes), or 'unknown'."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True).stdout
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=here, capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return rev.strip() + ("+dirty" if dirty.strip() else "")
+
+
+def write_run_info(workdir: str, config) -> dict:
+    """Writes `workdir/config.json` with the config and the environment (process 0 only)."""
+    info = {
+        "config": config.to_dict(),
+        "git_revision": git_revision(),
+        "versions": {"jax": jax.__version__, "flax": flax.__version__, "optax": optax.__version__},
+        "devices": [str(d) for d in jax.devices()],
+        "process_count": jax.process_count(),
+    }
+    if jax.process_index() == 0:
+        os.makedirs(workdir, exist_ok=True)
+        with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
+            json.dump(info, f, indent=2, default=str)
+    return info
