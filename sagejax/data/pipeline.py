@@ -64,6 +64,46 @@ class _MaskedSource:
         return f"_MaskedSource({self._source!r}, length={self._length})"
 
 
+class _SubsetSource:
+    """The records of `source` at `indices`, in that order (e.g. one attack-type protocol's split)."""
+
+    def __init__(self, source, indices):
+        self._source = source
+        self._indices = list(indices)
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+    def __getitem__(self, index: int) -> dict:
+        return self._source[self._indices[index]]
+
+    def __repr__(self) -> str:
+        return f"_SubsetSource({self._source!r}, {len(self._indices)} records)"
+
+
+def select_attack_types(source, builder, *, exclude=(), only=None):
+    """Records without the attack types in `exclude`; with `only`, bona fide records plus those types.
+
+    Used by leave-one-attack-type-out protocols; needs an `attack_type` feature (saliency_csv).
+    """
+    if not exclude and only is None:
+        return source
+    if "attack_type" not in builder.info.features:
+        raise ValueError(f"{builder.info.full_name} has no attack_type feature to select attack types by")
+    names = builder.info.features["attack_type"].names
+    unknown = sorted((set(exclude) | set(only or ())) - set(names))
+    if unknown:
+        raise ValueError(f"unknown attack types {unknown}; {builder.info.full_name} has {names}")
+    excluded = {names.index(t) for t in exclude}
+    allowed = None if only is None else {0} | {names.index(t) for t in only}  # 0 = NO_ATTACK (bona fide)
+    keep = [
+        i
+        for i in range(len(source))
+        if (t := int(source[i]["attack_type"])) not in excluded and (allowed is None or t in allowed)
+    ]
+    return _SubsetSource(source, keep)
+
+
 class _ToModelInputs(grain.transforms.Map):
     """Batch of stored features -> model inputs: images and maps float32 in [0, 1], integers int32."""
 
@@ -93,11 +133,14 @@ def make_loader(
     process_index: int | None = None,
     process_count: int | None = None,
     pad_remainder: bool = False,
+    exclude_attack_types=(),
+    only_attack_types=None,
     worker_count: int = 0,
     read_threads: int = 2,
 ) -> grain.DataLoaderIterator:
     """This process's iterator over a built split, batches of batch_size // process_count examples as
-    numpy dicts (image/saliency float32 in [0,1], integers int32, "valid" bool); get/set_state resume it."""
+    numpy dicts (image/saliency float32 in [0,1], integers int32, "valid" bool); get/set_state resume it.
+    `exclude_attack_types` / `only_attack_types` select records as in `select_attack_types`."""
     builder = get_builder(name, data_dir=data_dir, config=config)
     if not builder.is_prepared():
         raise FileNotFoundError(
@@ -117,7 +160,9 @@ def make_loader(
         raise ValueError(f"global batch_size {batch_size} must be a positive multiple of process_count {count}")
     local_batch = batch_size // count
 
-    source = builder.as_data_source(split=split)
+    source = select_attack_types(
+        builder.as_data_source(split=split), builder, exclude=exclude_attack_types, only=only_attack_types
+    )
     length = -(-len(source) // batch_size) * batch_size if pad_remainder else len(source)
     if length < count:
         raise ValueError(f"split {split!r} has {len(source)} examples, fewer than {count} processes")

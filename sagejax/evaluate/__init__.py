@@ -8,6 +8,7 @@ from sagejax.evaluate.classification import (
 )
 from sagejax.evaluate.pad import EqualErrorRate, PADRates, apcer_at_bpcer, apcer_bpcer, equal_error_rate
 from sagejax.evaluate.protocols import leave_one_attack_out_splits, summarize_results, to_json
+from sagejax.evaluate.split_metrics import split_metrics
 
 __all__ = [
     "EqualErrorRate",
@@ -21,6 +22,7 @@ __all__ = [
     "confusion_matrix",
     "equal_error_rate",
     "leave_one_attack_out_splits",
+    "split_metrics",
     "summarize_results",
     "to_json",
 ]

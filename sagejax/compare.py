@@ -1,0 +1,84 @@
+"""Method comparison: methods × decoy families × seeds, each a full training run, then one table.
+
+`python -m sagejax.compare --workdir workdirs/compare` runs configs/sage_decoy.py's variants
+(xent, xent_aug, cyborg, sage, sage_inverted) on both decoy families with seeds 0,1,2 and prints
+mean ± std accuracy on `test` (decoy randomised) and `test_clean`. Finished runs are reused, so an
+interrupted comparison continues where it stopped. Writes `compare.json` and `compare.md`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+
+import numpy as np
+from absl import app, flags, logging
+
+from sagejax.train.loop import train_and_evaluate
+
+_CONFIG = flags.DEFINE_string("config", "configs/sage_decoy.py", "Config file with `get_config(variant)`.")
+_METHODS = flags.DEFINE_list("methods", ["xent", "xent_aug", "cyborg", "sage", "sage_inverted"], "Method variants.")
+_FAMILIES = flags.DEFINE_list("families", ["swatch", "texture"], "Decoy families (config variants; swatch = default).")
+_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
+_EXTRA = flags.DEFINE_string("variant_suffix", "", "Extra variants for every run, e.g. 'smoke' or 'small_stem'.")
+_WORKDIR = flags.DEFINE_string("workdir", "workdirs/compare", "Parent directory of the runs.")
+_SPLITS = ("test", "test_clean")
+
+
+def load_config(path: str, variant: str):
+    """Calls `get_config(variant)` of a config file."""
+    spec = importlib.util.spec_from_file_location("sagejax_compare_config", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(variant)
+
+
+def run_one(config_path: str, method: str, family: str, seed: int, workdir: str, suffix: str) -> dict[str, float]:
+    """Final eval metrics of one run, training it unless `workdir/results.json` already exists."""
+    results_path = os.path.join(workdir, "results.json")
+    if os.path.exists(results_path):
+        with open(results_path, encoding="utf-8") as f:
+            return json.load(f)
+    variants = [method] + ([] if family == "swatch" else [family]) + ([suffix] if suffix else [])
+    config = load_config(config_path, ",".join(variants))
+    config.seed = seed
+    return train_and_evaluate(config, workdir)
+
+
+def summarize(results: dict) -> str:
+    """Markdown table: a row per method, mean ± std over seeds of each family's test / test_clean accuracy."""
+    families = list(next(iter(results.values())))
+    header = ["method"] + [f"{family} {split}" for family in families for split in _SPLITS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method, by_family in results.items():
+        cells = [method]
+        for family in families:
+            for split in _SPLITS:
+                values = np.array([run[f"eval/{split}/accuracy"] for run in by_family[family]])
+                cells.append(f"{100 * values.mean():.1f} ± {100 * values.std():.1f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    results = {}
+    for method in _METHODS.value:
+        for family in _FAMILIES.value:
+            for seed in _SEEDS.value:
+                workdir = os.path.join(_WORKDIR.value, family, method, f"seed{seed}")
+                run = run_one(_CONFIG.value, method, family, int(seed), workdir, _EXTRA.value)
+                results.setdefault(method, {}).setdefault(family, []).append(run)
+    table = summarize(results)
+    os.makedirs(_WORKDIR.value, exist_ok=True)
+    with open(os.path.join(_WORKDIR.value, "compare.json"), "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2)
+    with open(os.path.join(_WORKDIR.value, "compare.md"), "w", encoding="utf-8") as f:
+        f.write(table + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    app.run(main)
