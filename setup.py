@@ -5,7 +5,7 @@ from setuptools import find_packages, setup
 setup(
     name="sagejax",
     version="0.1.0",
-    description="Training vision models with human saliency as an extra signal (SAGE, teacher attention labels) in JAX/Flax NNX.",
+    description="Training vision models with human saliency as an extra signal, in JAX/Flax NNX.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["sagejax", "sagejax.*"]),

@@ -38,7 +38,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     variants = [v for v in (arg or "sage,resnet50").split(",") if v]
     unknown = sorted(set(variants) - set(sage_decoy.METHODS) - set(BACKBONES) - {"pad"})
     if unknown:
-        raise ValueError(f"unknown config variants {unknown}; known: {list(sage_decoy.METHODS) + list(BACKBONES) + ['pad']}")
+        raise ValueError(
+            f"unknown config variants {unknown}; known: {list(sage_decoy.METHODS) + list(BACKBONES) + ['pad']}"
+        )
     method = next((v for v in variants if v in sage_decoy.METHODS), "sage")
     backbone = next((v for v in variants if v in BACKBONES), "resnet50")
 

@@ -75,7 +75,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.optim.clip_grad_norm = 0.0
 
     config.train = ml_collections.ConfigDict()
-    config.train.steps = 600
+    config.train.steps = 400
     config.train.batch_size = 64
     config.train.log_every_steps = 50
     config.train.eval_every_steps = 200

@@ -19,7 +19,9 @@ from sagejax.train.loop import evaluate_checkpoint, train_and_evaluate
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: checkpoints, logs, config.json.")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "eval"], "train (resumes if possible) or eval the newest checkpoint.")
+_MODE = flags.DEFINE_enum(
+    "mode", "train", ["train", "eval"], "train (resumes if possible) or eval the newest checkpoint."
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 

@@ -1,4 +1,5 @@
 """Tests for sagejax.augment: Gaussian blur, degradation ops, saliency preparation and views."""
+
 import functools
 import math
 import re
@@ -15,9 +16,7 @@ from sagejax import augment
 VIEW_STATICS = ("sigma", "kernel_size", "degrade", "invert", "noise_std")
 views_jit = jax.jit(augment.saliency_views, static_argnames=VIEW_STATICS)
 blur_jit = jax.jit(augment.gaussian_blur, static_argnames=("sigma", "kernel_size", "padding"))
-prepare_jit = jax.jit(
-    augment.prepare_saliency, static_argnames=("size", "dilate", "blur_sigma", "empty")
-)
+prepare_jit = jax.jit(augment.prepare_saliency, static_argnames=("size", "dilate", "blur_sigma", "empty"))
 degrade_jit = jax.jit(augment.degrade, static_argnames=("op", "sigma", "kernel_size", "noise_std"))
 
 # Our padding name -> the scipy.ndimage mode that extends the image the same way.

@@ -1,4 +1,5 @@
 """Data layer: Decoy MNIST and CSV builders (array_record, no TensorFlow) and the grain loader."""
+
 import csv
 import hashlib
 import os
@@ -107,9 +108,7 @@ def test_decoy_is_never_salient_even_over_strokes(decoy):
 
 
 def test_decoy_build_is_deterministic(tmp_path):
-    first, second = (
-        build_dataset("decoy_mnist", data_dir=str(tmp_path / d), max_examples_per_split=100) for d in "ab"
-    )
+    first, second = (build_dataset("decoy_mnist", data_dir=str(tmp_path / d), max_examples_per_split=100) for d in "ab")
     for split in ("train", "test", "test_clean"):
         a, b = _examples(first, split), _examples(second, split)
         assert len(a) == len(b) == 100
@@ -119,9 +118,7 @@ def test_decoy_build_is_deterministic(tmp_path):
 
 
 def test_decoy_32_rgb_pads_and_replicates_channels(tmp_path):
-    builder = build_dataset(
-        "decoy_mnist", data_dir=str(tmp_path), config="swatch_32_rgb", max_examples_per_split=50
-    )
+    builder = build_dataset("decoy_mnist", data_dir=str(tmp_path), config="swatch_32_rgb", max_examples_per_split=50)
     for ex in _examples(builder, "train"):
         image = ex["image"]
         assert image.shape == (32, 32, 3) and ex["saliency"].shape == (32, 32)
@@ -140,6 +137,7 @@ def test_decoy_texture_is_class_correlated_and_only_in_non_salient_pixels(tmp_pa
         free = ex["saliency"] == 0
         assert free.sum() >= 28 * 28 // 4  # the background is a large part of every image
         assert (ex["image"][..., 0][free] == dm.texture_grating(ex["label"], 28)[free]).all()
+
     # In test the texture is random; compared with the same digit undecorated, only non-salient
     # pixels changed.
     def salient_part(ex):
@@ -227,8 +225,14 @@ def test_saliency_csv_builds_and_reads_back(tmp_path, csv_folder):
     cat, dog = _by_label_and_map(_examples(builder, "test"))
     assert (cat["attack_type"], dog["attack_type"]) == (0, 1)
     loader = make_loader(
-        name="saliency_csv", config="rgb_32", split="train", data_dir=str(tmp_path / "out"),
-        batch_size=3, seed=0, shuffle=False, num_epochs=1,
+        name="saliency_csv",
+        config="rgb_32",
+        split="train",
+        data_dir=str(tmp_path / "out"),
+        batch_size=3,
+        seed=0,
+        shuffle=False,
+        num_epochs=1,
     )
     batch = next(loader)
     assert batch["image"].shape == (3, 32, 32, 3) and batch["saliency"].dtype == np.float32
@@ -301,8 +305,14 @@ def test_loader_process_shards_are_disjoint_and_cover_the_split(swatch, batch_si
     shards = []
     for index in range(2):
         it = _loader(
-            swatch, split="test", batch_size=batch_size, shuffle=True, num_epochs=1,
-            process_index=index, process_count=2, pad_remainder=pad,
+            swatch,
+            split="test",
+            batch_size=batch_size,
+            shuffle=True,
+            num_epochs=1,
+            process_index=index,
+            process_count=2,
+            pad_remainder=pad,
         )
         batches = list(it)
         assert all(b["image"].shape[0] == batch_size // 2 for b in batches)

@@ -45,7 +45,8 @@ def test_auroc_matches_sklearn():
     labels = rng.integers(0, 2, 500).astype(bool)
     scores = np.round(rng.normal(size=500) + labels, 1)  # rounding creates ties
     np.testing.assert_allclose(
-        evaluate.auroc(scores=scores, labels=labels), metrics.roc_auc_score(labels, scores), atol=1e-12)
+        evaluate.auroc(scores=scores, labels=labels), metrics.roc_auc_score(labels, scores), atol=1e-12
+    )
 
 
 def test_auroc_extremes():
@@ -71,14 +72,16 @@ def test_auroc_rejects_bad_inputs():
 
 def test_one_vs_rest_hand_checked():
     labels = np.array([0, 0, 1, 1, 2, 2])
-    probs = np.array([  # column 3 is a class absent from labels
-        [0.8, 0.1, 0.1, 0.0],
-        [0.6, 0.2, 0.2, 0.0],
-        [0.1, 0.5, 0.4, 0.0],
-        [0.7, 0.3, 0.0, 0.0],
-        [0.2, 0.5, 0.9, 0.0],
-        [0.3, 0.1, 0.0, 0.0],
-    ])
+    probs = np.array(
+        [  # column 3 is a class absent from labels
+            [0.8, 0.1, 0.1, 0.0],
+            [0.6, 0.2, 0.2, 0.0],
+            [0.1, 0.5, 0.4, 0.0],
+            [0.7, 0.3, 0.0, 0.0],
+            [0.2, 0.5, 0.9, 0.0],
+            [0.3, 0.1, 0.0, 0.0],
+        ]
+    )
     # Class 0: 0.8 beats all 4 negatives, 0.6 beats 3 (not 0.7)       → 7/8.
     # Class 1: 0.5 beats 3 and ties 1 (3.5), 0.3 beats 0.1, 0.2, 0.1   → 6.5/8.
     # Class 2: 0.9 beats 4, 0.0 ties the one 0.0 negative (0.5)        → 4.5/8.
@@ -208,8 +211,9 @@ def test_apcer_at_bpcer_reports_max_over_types():
 
 def test_equal_error_rate():
     # Symmetric under s → 7 − s with the classes swapped: the curves cross exactly at t = 4, at 1/5.
-    eer = evaluate.equal_error_rate(scores=np.array([0, 1, 2, 3, 4, 3, 4, 5, 6, 7.0]),
-                                    is_attack=np.array([0] * 5 + [1] * 5))
+    eer = evaluate.equal_error_rate(
+        scores=np.array([0, 1, 2, 3, 4, 3, 4, 5, 6, 7.0]), is_attack=np.array([0] * 5 + [1] * 5)
+    )
     assert eer.eer == pytest.approx(0.2) and eer.threshold == 4.0
     # No exact crossing: (APCER, BPCER) goes (0, 1/3) → (1/2, 1/3); the interpolated crossing is at 1/3.
     eer = evaluate.equal_error_rate(scores=np.array([0, 1, 2, 1.5, 3]), is_attack=np.array([0, 0, 0, 1, 1]))

@@ -86,7 +86,9 @@ def test_sage_inverted_saliency_equals_sage_on_the_complement_map():
 
 def test_empty_saliency_maps_switch_off_logit_alignment():
     config = _config().method
-    loss, metrics = sage.make_loss(config)(_model(), _batch(saliency=np.zeros((8, 32, 32), np.float32)), jax.random.key(0))
+    loss, metrics = sage.make_loss(config)(
+        _model(), _batch(saliency=np.zeros((8, 32, 32), np.float32)), jax.random.key(0)
+    )
     assert np.isfinite(loss)
     np.testing.assert_allclose(metrics["js"], 0.0, atol=1e-6)
 

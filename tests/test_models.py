@@ -3,18 +3,32 @@
 Tiny models on 32×32 inputs; full-size models only through nnx.eval_shape (nothing materialised).
 Keys use the "rbg" PRNG, whose CPU compile is several times faster than threefry's.
 """
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
-from sagejax.models import (AttentionHead, ClassifierHead, ProjectionHead, available_taps,
-                            create_model, forward, model_names, tap)
+from sagejax.models import (
+    AttentionHead,
+    ClassifierHead,
+    ProjectionHead,
+    available_taps,
+    create_model,
+    forward,
+    model_names,
+    tap,
+)
 
 BACKBONE_FEATURES = {  # name -> (embedding width, feature-map side at 32×32 input)
-    "resnet18": (512, 4), "resnet34": (512, 4), "resnet50": (2048, 4),
-    "vit_tiny": (32, 8), "vit_ti16": (192, 2), "vit_s16": (384, 2), "vit_b16": (768, 2),
+    "resnet18": (512, 4),
+    "resnet34": (512, 4),
+    "resnet50": (2048, 4),
+    "vit_tiny": (32, 8),
+    "vit_ti16": (192, 2),
+    "vit_s16": (384, 2),
+    "vit_b16": (768, 2),
 }
 SMALL_32 = {"resnet": dict(stem="small"), "vit": dict(image_size=32)}
 
@@ -91,20 +105,16 @@ def test_registry_rejects_unknown_and_architecture_fixing_options():
 @pytest.mark.parametrize("name", sorted(BACKBONE_FEATURES))
 def test_backbone_output_contract(name):
     dim, side = BACKBONE_FEATURES[name]
-    out = abstract_apply(
-        lambda: create_model(name, num_classes=10, rngs=rngs(), **small_kwargs(name)),
-        (2, 32, 32, 3))
+    out = abstract_apply(lambda: create_model(name, num_classes=10, rngs=rngs(), **small_kwargs(name)), (2, 32, 32, 3))
     assert set(out) == {"logits", "embedding", "feature_map"}
     assert out["logits"].shape == (2, 10) and out["logits"].dtype == jnp.float32
     assert out["embedding"].shape == (2, dim) and out["embedding"].dtype == jnp.float32
     assert out["feature_map"].shape == (2, side, side, dim)
 
 
-@pytest.mark.parametrize("name,size,side", [("resnet50", 224, 7), ("resnet18", 64, 2),
-                                            ("vit_s16", 224, 14)])
+@pytest.mark.parametrize("name,size,side", [("resnet50", 224, 7), ("resnet18", 64, 2), ("vit_s16", 224, 14)])
 def test_imagenet_resolution_feature_maps(name, size, side):
-    out = abstract_apply(lambda: create_model(name, num_classes=1000, rngs=rngs()),
-                         (1, size, size, 3))
+    out = abstract_apply(lambda: create_model(name, num_classes=1000, rngs=rngs()), (1, size, size, 3))
     assert out["feature_map"].shape == (1, side, side, BACKBONE_FEATURES[name][0])
 
 
@@ -113,13 +123,16 @@ def test_vit_rejects_other_image_size(vit):
         vit(images((1, 64, 64, 3)))
 
 
-@pytest.mark.parametrize("name,kwargs,expected", [
-    ("resnet18", {}, 11_689_512),
-    ("resnet50", {}, 25_557_032),
-    ("vit_b16", dict(pool="cls"), 86_567_656),
-    # GAP: no CLS token and one position embedding fewer than the CLS model (2 × 768).
-    ("vit_b16", dict(pool="gap"), 86_567_656 - 2 * 768),
-])
+@pytest.mark.parametrize(
+    "name,kwargs,expected",
+    [
+        ("resnet18", {}, 11_689_512),
+        ("resnet50", {}, 25_557_032),
+        ("vit_b16", dict(pool="cls"), 86_567_656),
+        # GAP: no CLS token and one position embedding fewer than the CLS model (2 × 768).
+        ("vit_b16", dict(pool="gap"), 86_567_656 - 2 * 768),
+    ],
+)
 def test_parameter_counts_match_reference_models(name, kwargs, expected):
     count = param_count(lambda: create_model(name, num_classes=1000, rngs=rngs(), **kwargs))
     assert count == expected
@@ -139,8 +152,7 @@ def test_unet_output_has_input_spatial_size():
     assert y.shape == (2, 32, 32, 1) and y.dtype == jnp.float32
     assert bool(jnp.isfinite(y).all()) and float(jnp.std(y)) > 0
     for size in (224, 30):  # default depth 4; 30 is not a multiple of 2**4
-        out = abstract_apply(lambda: create_model("unet", num_classes=1, rngs=rngs()),
-                             (1, size, size, 3))
+        out = abstract_apply(lambda: create_model("unet", num_classes=1, rngs=rngs()), (1, size, size, 3))
         assert out.shape == (1, size, size, 1)
     with pytest.raises(ValueError, match="at least 4 pixels"):
         unet(images((1, 2, 2, 3)))
@@ -186,7 +198,7 @@ def test_vit_attention_matches_reference(vit):
     x = np.asarray(taps["blocks.0.norm1"], np.float64)
     qkv = x @ np.asarray(attn.qkv.kernel[...]) + np.asarray(attn.qkv.bias[...])
     b, n, _ = qkv.shape
-    q, k, v = (qkv[..., i * 32:(i + 1) * 32].reshape(b, n, 2, 16) for i in range(3))
+    q, k, v = (qkv[..., i * 32 : (i + 1) * 32].reshape(b, n, 2, 16) for i in range(3))
     logits = np.einsum("bqhd,bkhd->bhqk", q, k) / np.sqrt(16)
     weights = np.exp(logits - logits.max(-1, keepdims=True))
     weights /= weights.sum(-1, keepdims=True)
@@ -196,8 +208,10 @@ def test_vit_attention_matches_reference(vit):
 
 
 def test_available_taps_are_all_tappable(resnet, vit):
-    for model, expected in [(resnet, {"stem", "layers.2", "layers.2.blocks.1.bn2", "pool"}),
-                            (vit, {"patch_embed", "blocks.1.mlp", "blocks.0.attn", "norm"})]:
+    for model, expected in [
+        (resnet, {"stem", "layers.2", "layers.2.blocks.1.bn2", "pool"}),
+        (vit, {"patch_embed", "blocks.1.mlp", "blocks.0.attn", "norm"}),
+    ]:
         names = available_taps(model)
         assert expected <= set(names) and "head" in names
         assert "" not in names and "layers" not in names and "blocks" not in names
@@ -221,16 +235,13 @@ def test_forward_hook_replaces_embedding(resnet, vit):
     hooked = forward(resnet, x, hook="layers.2")
     _, taps = tap(resnet, x, "layers.2")
     assert hooked["embedding"].shape == (4, 32) and hooked["embedding"].dtype == jnp.float32
-    np.testing.assert_allclose(hooked["embedding"], jnp.mean(taps["layers.2"], axis=(1, 2)),
-                               rtol=1e-6)
+    np.testing.assert_allclose(hooked["embedding"], jnp.mean(taps["layers.2"], axis=(1, 2)), rtol=1e-6)
     np.testing.assert_array_equal(hooked["logits"], plain["logits"])
-    np.testing.assert_array_equal(forward(resnet, x, hook="pool")["embedding"],
-                                  plain["embedding"])
+    np.testing.assert_array_equal(forward(resnet, x, hook="pool")["embedding"], plain["embedding"])
     vit_hooked = forward(vit, x, hook="blocks.0.mlp")
     _, taps = tap(vit, x, "blocks.0.mlp")
     assert vit_hooked["embedding"].shape == (4, 32)
-    np.testing.assert_allclose(vit_hooked["embedding"], jnp.mean(taps["blocks.0.mlp"], axis=1),
-                               rtol=1e-6)
+    np.testing.assert_allclose(vit_hooked["embedding"], jnp.mean(taps["blocks.0.mlp"], axis=1), rtol=1e-6)
     assert not np.allclose(vit_hooked["embedding"], forward(vit, x)["embedding"])
 
 
@@ -247,10 +258,8 @@ def test_batchnorm_train_uses_batch_statistics_and_updates_running_stats(resnet)
     np.testing.assert_allclose(normed.mean(axis=(0, 1, 2)), 0, atol=1e-4)
     np.testing.assert_allclose(normed.var(axis=(0, 1, 2)), 1, atol=1e-3)
     # momentum 0.9 from the initial (mean 0, var 1) running statistics
-    np.testing.assert_allclose(model.stem.bn.mean[...], 0.1 * conv.mean(axis=(0, 1, 2)),
-                               rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(model.stem.bn.var[...], 0.9 + 0.1 * conv.var(axis=(0, 1, 2)),
-                               rtol=1e-4)
+    np.testing.assert_allclose(model.stem.bn.mean[...], 0.1 * conv.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(model.stem.bn.var[...], 0.9 + 0.1 * conv.var(axis=(0, 1, 2)), rtol=1e-4)
     after_train = batch_stats(model)
     changed = jax.tree.map(lambda a, b: not np.allclose(a, b), before, after_train)
     assert all(jax.tree.leaves(changed))
@@ -272,8 +281,7 @@ def test_dropout_only_in_train_mode():
 
 
 def test_zero_init_residual_makes_identity_blocks_pass_through():
-    model = create_model("resnet18", num_classes=10, rngs=rngs(), width=8, stem="small",
-                         zero_init_residual=True)
+    model = create_model("resnet18", num_classes=10, rngs=rngs(), width=8, stem="small", zero_init_residual=True)
     for stage in model.layers:
         for block in stage.blocks:
             assert not np.any(block.bn2.scale[...])
@@ -284,8 +292,7 @@ def test_zero_init_residual_makes_identity_blocks_pass_through():
 # ---------------------------------------------------------------- dtypes and jit
 
 
-@pytest.mark.parametrize("name,kwargs", [("resnet18", dict(width=8, stem="small")),
-                                         ("vit_tiny", {})])
+@pytest.mark.parametrize("name,kwargs", [("resnet18", dict(width=8, stem="small")), ("vit_tiny", {})])
 def test_bf16_compute_keeps_f32_params_and_logits(name, kwargs):
     f32 = create_model(name, num_classes=10, rngs=rngs(), **kwargs)
     bf16 = create_model(name, num_classes=10, rngs=rngs(), dtype=jnp.bfloat16, **kwargs)
@@ -318,8 +325,11 @@ def test_jitted_pure_forward_matches_eager(resnet, mode):
     for key in expected:
         np.testing.assert_allclose(out[key], expected[key], rtol=1e-5, atol=1e-5)
     assert jax.tree.structure(new_state) == jax.tree.structure(state)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
-                 nnx.state(new_state, nnx.BatchStat), batch_stats(eager_model))
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+        nnx.state(new_state, nnx.BatchStat),
+        batch_stats(eager_model),
+    )
 
 
 def test_gradient_reaches_only_modules_up_to_the_hook(resnet):
@@ -330,12 +340,19 @@ def test_gradient_reaches_only_modules_up_to_the_hook(resnet):
         def loss(params):
             model = nnx.merge(graphdef, params, rest, copy=True)
             return jnp.sum(forward(model, x, hook="layers.2")["embedding"] ** 2)
+
         return jax.grad(loss)(params)
 
     grads = grad_of_embedding(params, rest, images())
-    sq_norm = {key: sum(float(jnp.sum(g**2)) for g in jax.tree.leaves(tree))
-               for key, tree in [("stem", grads["stem"]), ("layers.2", grads["layers"][2]),
-                                 ("layers.3", grads["layers"][3]), ("head", grads["head"])]}
+    sq_norm = {
+        key: sum(float(jnp.sum(g**2)) for g in jax.tree.leaves(tree))
+        for key, tree in [
+            ("stem", grads["stem"]),
+            ("layers.2", grads["layers"][2]),
+            ("layers.3", grads["layers"][3]),
+            ("head", grads["head"]),
+        ]
+    }
     assert sq_norm["stem"] > 0 and sq_norm["layers.2"] > 0
     assert sq_norm["layers.3"] == 0 and sq_norm["head"] == 0
 

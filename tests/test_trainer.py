@@ -2,7 +2,6 @@
 
 import importlib.util
 import json
-import os
 import pathlib
 import signal
 import subprocess
@@ -59,7 +58,9 @@ def _checkpoint_steps(workdir):
 
 
 def _saved_params(workdir, step):
-    restored = ocp.StandardCheckpointer().restore(pathlib.Path(workdir).absolute() / "checkpoints" / str(step) / "state")
+    restored = ocp.StandardCheckpointer().restore(
+        pathlib.Path(workdir).absolute() / "checkpoints" / str(step) / "state"
+    )
     return restored["params"]
 
 
@@ -121,7 +122,9 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(data_dir, tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(data_dir, tmp_path):
-    train_and_evaluate(_config(data_dir, "xent,smoke", steps=2, checkpoint_every_steps=2, eval_every_steps=100), str(tmp_path))
+    train_and_evaluate(
+        _config(data_dir, "xent,smoke", steps=2, checkpoint_every_steps=2, eval_every_steps=100), str(tmp_path)
+    )
     config = _config(data_dir, "xent,smoke", steps=6, checkpoint_every_steps=1, log_every_steps=1, eval_every_steps=100)
     config.optim.lr = float("nan")
     with pytest.raises(NonFiniteLossError, match=r"step 3.*last good checkpoint \(step 2\)"):
@@ -132,7 +135,9 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(data_dir, tmp_
 
 
 def test_corrupted_checkpoint_is_named_and_left_in_place(data_dir, tmp_path):
-    train_and_evaluate(_config(data_dir, "xent,smoke", steps=3, checkpoint_every_steps=3, eval_every_steps=100), str(tmp_path))
+    train_and_evaluate(
+        _config(data_dir, "xent,smoke", steps=3, checkpoint_every_steps=3, eval_every_steps=100), str(tmp_path)
+    )
     state_dir = tmp_path / "checkpoints" / "3" / "state"
     for path in state_dir.rglob("*"):
         if path.is_file():
@@ -239,10 +244,19 @@ def test_leave_one_attack_type_out_holds_each_type_out_of_training(tmp_path):
 
 def test_attack_type_selection_keeps_bona_fide_and_the_chosen_type(tmp_path):
     config = _csv_config(tmp_path, "xent,resnet18_32,pad")
-    data.build_dataset("saliency_csv", data_dir=config.data.data_dir, config="rgb_32", manual_dir=config.data.manual_dir)
+    data.build_dataset(
+        "saliency_csv", data_dir=config.data.data_dir, config="rgb_32", manual_dir=config.data.manual_dir
+    )
     loader = data.make_loader(
-        name="saliency_csv", config="rgb_32", data_dir=config.data.data_dir, split="test", batch_size=4,
-        seed=0, shuffle=False, num_epochs=1, only_attack_types=("print",),
+        name="saliency_csv",
+        config="rgb_32",
+        data_dir=config.data.data_dir,
+        split="test",
+        batch_size=4,
+        seed=0,
+        shuffle=False,
+        num_epochs=1,
+        only_attack_types=("print",),
     )
     types = np.concatenate([batch["attack_type"] for batch in loader])
     builder = data.get_builder("saliency_csv", data_dir=config.data.data_dir, config="rgb_32")
@@ -250,6 +264,12 @@ def test_attack_type_selection_keeps_bona_fide_and_the_chosen_type(tmp_path):
     assert set(names) == {"none", "print"} and names.count("none") == 8
     with pytest.raises(ValueError, match="unknown attack types \\['mask'\\]"):
         data.make_loader(
-            name="saliency_csv", config="rgb_32", data_dir=config.data.data_dir, split="test", batch_size=4,
-            seed=0, shuffle=False, exclude_attack_types=("mask",),
+            name="saliency_csv",
+            config="rgb_32",
+            data_dir=config.data.data_dir,
+            split="test",
+            batch_size=4,
+            seed=0,
+            shuffle=False,
+            exclude_attack_types=("mask",),
         )

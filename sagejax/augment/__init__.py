@@ -1,4 +1,5 @@
 """On-device augmentations: Gaussian blur, degradation ops and SAGE's saliency views."""
+
 from sagejax.augment.blur import (
     PADDING_MODES,
     default_kernel_size,

@@ -1,4 +1,5 @@
 """Separable Gaussian blur of NHWC image batches, as a depthwise convolution."""
+
 import math
 
 import jax

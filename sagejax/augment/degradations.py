@@ -1,4 +1,5 @@
 """Degradation ops D(x) for saliency views; a new op is one function + one DEGRADATIONS entry."""
+
 from typing import Callable
 
 import jax
@@ -50,7 +51,5 @@ def degrade(
         raise ValueError(f"unknown degrade op {op!r}; known: {sorted(DEGRADATIONS)}")
     if images.ndim != 4:
         raise ValueError(f"images must be (B,H,W,C), got shape {images.shape}")
-    out = DEGRADATIONS[op](
-        images, sigma=sigma, kernel_size=kernel_size, rng=rng, noise_std=noise_std
-    )
+    out = DEGRADATIONS[op](images, sigma=sigma, kernel_size=kernel_size, rng=rng, noise_std=noise_std)
     return out.astype(images.dtype)

@@ -1,4 +1,5 @@
 """Saliency maps for SAGE: host-side validation, on-device preparation, and the four views."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -91,8 +92,7 @@ def saliency_views(
     """
     if saliency.shape != images.shape[:3]:
         raise ValueError(
-            f"saliency must be (B,H,W) = {images.shape[:3]} for images {images.shape}, "
-            f"got {saliency.shape}"
+            f"saliency must be (B,H,W) = {images.shape[:3]} for images {images.shape}, got {saliency.shape}"
         )
     x_blur = degradations.degrade(
         images, op=degrade, sigma=sigma, kernel_size=kernel_size, rng=rng, noise_std=noise_std

@@ -1,6 +1,7 @@
 """Decoy MNIST (Ross et al., IJCAI 2017) as a TFDS builder: real digits plus a decoy that gives the label
 away in `train` and is random in `test`; saliency = the strokes, never the decoy. Decoys: the Ross gray
 swatch (low frequency, survives a blur) or a grating texture (high frequency, erased by a blur)."""
+
 import dataclasses
 import functools
 
@@ -18,9 +19,16 @@ CORNERS = ("top_left", "top_right", "bottom_left", "bottom_right")
 # amplitude (factor exp(-2π²σ²f²)), and all have the same mean, so the class is carried only
 # by high frequencies.
 TEXTURES = (
-    (1, 0, 2), (0, 1, 2), (1, 1, 2),
-    (1, 0, 3), (0, 1, 3), (1, 1, 3), (1, 2, 3),
-    (1, 1, 4), (1, 3, 4), (2, 1, 4),
+    (1, 0, 2),
+    (0, 1, 2),
+    (1, 1, 2),
+    (1, 0, 3),
+    (0, 1, 3),
+    (1, 1, 3),
+    (1, 2, 3),
+    (1, 1, 4),
+    (1, 3, 4),
+    (2, 1, 4),
 )
 _SPLIT_CODES = {"train": 0, "test": 1, "test_clean": 2}
 
@@ -146,10 +154,7 @@ class DecoyMnist(tfds.core.GeneratorBasedBuilder):
         "1.1.0": "Texture decoy covers the whole non-salient background instead of an 8x8 corner patch.",
     }
     BUILDER_CONFIGS = [
-        _config(decoy, size, channels)
-        for decoy in ("swatch", "texture")
-        for size in (28, 32)
-        for channels in (1, 3)
+        _config(decoy, size, channels) for decoy in ("swatch", "texture") for size in (28, 32) for channels in (1, 3)
     ]
     DEFAULT_CONFIG_NAME = "swatch"
     # Nothing is downloaded, so there are no URL checksums; saying so also skips tfds's checksum
@@ -165,22 +170,24 @@ class DecoyMnist(tfds.core.GeneratorBasedBuilder):
                 "`train` and is random in `test` (`test_clean`: same digits, no decoy). Saliency = "
                 "dilated strokes; the decoy is never salient."
             ),
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Tensor(shape=(size, size, channels), dtype=np.uint8),
-                "saliency": tfds.features.Tensor(
-                    shape=(size, size), dtype=np.uint8, doc="255 on the dilated strokes, else 0"
-                ),
-                "label": tfds.features.ClassLabel(num_classes=NUM_CLASSES),
-                "swatch_corner": tfds.features.Scalar(
-                    dtype=np.int32, doc="index into CORNERS of the decoy patch, -1 if none"
-                ),
-                "swatch_shade": tfds.features.Scalar(
-                    dtype=np.int32, doc="gray level of the swatch, -1 if none (texture configs)"
-                ),
-                "texture_id": tfds.features.Scalar(
-                    dtype=np.int32, doc="class whose grating is painted, -1 if none (swatch configs)"
-                ),
-            }),
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Tensor(shape=(size, size, channels), dtype=np.uint8),
+                    "saliency": tfds.features.Tensor(
+                        shape=(size, size), dtype=np.uint8, doc="255 on the dilated strokes, else 0"
+                    ),
+                    "label": tfds.features.ClassLabel(num_classes=NUM_CLASSES),
+                    "swatch_corner": tfds.features.Scalar(
+                        dtype=np.int32, doc="index into CORNERS of the decoy patch, -1 if none"
+                    ),
+                    "swatch_shade": tfds.features.Scalar(
+                        dtype=np.int32, doc="gray level of the swatch, -1 if none (texture configs)"
+                    ),
+                    "texture_id": tfds.features.Scalar(
+                        dtype=np.int32, doc="class whose grating is painted, -1 if none (swatch configs)"
+                    ),
+                }
+            ),
             supervised_keys=("image", "label"),
             homepage="https://github.com/dtak/rrr",
             citation=(

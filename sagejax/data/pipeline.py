@@ -1,5 +1,6 @@
 """Builder registry, offline building, and grain loaders: tfds array_record data sources, sharded per
 JAX process, seeded shuffle, repeat, batching, and a checkpointable iterator position."""
+
 import grain
 import jax
 import numpy as np

@@ -1,5 +1,6 @@
 """User data with human saliency as a TFDS builder: every `<split>.csv` (image,label,saliency[,attack_type])
 becomes a split, and all rows are decoded and checked before anything is written."""
+
 import csv
 import dataclasses
 import pathlib
@@ -147,9 +148,7 @@ def load_saliency(row: CsvRow, *, shape: tuple[int, int]) -> np.ndarray:
 def _config(channels: int, size: int) -> SaliencyCsvConfig:
     """A predefined config named `<rgb|gray>_<size>`."""
     kind = "rgb" if channels == 3 else "gray"
-    return SaliencyCsvConfig(
-        name=f"{kind}_{size}", description=f"{size}x{size} {kind}", size=size, channels=channels
-    )
+    return SaliencyCsvConfig(name=f"{kind}_{size}", description=f"{size}x{size} {kind}", size=size, channels=channels)
 
 
 class SaliencyCsv(tfds.core.GeneratorBasedBuilder):
@@ -176,17 +175,19 @@ class SaliencyCsv(tfds.core.GeneratorBasedBuilder):
         return tfds.core.DatasetInfo(
             builder=self,
             description="Images with labels and human saliency maps, read from CSV files.",
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Tensor(shape=(h, w, cfg.channels), dtype=np.uint8),
-                "saliency": tfds.features.Tensor(
-                    shape=(h, w), dtype=np.uint8, doc="round(255·map); zeros if has_saliency is False"
-                ),
-                "has_saliency": tfds.features.Scalar(dtype=np.bool_),
-                "label": tfds.features.ClassLabel(names=cfg.label_names),
-                "attack_type": tfds.features.ClassLabel(
-                    doc=f"'{NO_ATTACK}' when the CSV gives none; names = all types in all splits"
-                ),
-            }),
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Tensor(shape=(h, w, cfg.channels), dtype=np.uint8),
+                    "saliency": tfds.features.Tensor(
+                        shape=(h, w), dtype=np.uint8, doc="round(255·map); zeros if has_saliency is False"
+                    ),
+                    "has_saliency": tfds.features.Scalar(dtype=np.bool_),
+                    "label": tfds.features.ClassLabel(names=cfg.label_names),
+                    "attack_type": tfds.features.ClassLabel(
+                        doc=f"'{NO_ATTACK}' when the CSV gives none; names = all types in all splits"
+                    ),
+                }
+            ),
             supervised_keys=("image", "label"),
         )
 
@@ -205,9 +206,7 @@ class SaliencyCsv(tfds.core.GeneratorBasedBuilder):
         for rows in splits.values():
             for row in rows:
                 if row.label not in label_names:
-                    raise ValueError(
-                        f"{row.where}: label {row.label!r} does not occur in {source} ({label_names})"
-                    )
+                    raise ValueError(f"{row.where}: label {row.label!r} does not occur in {source} ({label_names})")
                 self._example(row)  # decodes and checks every file before anything is written
         if cfg.label_names is None:
             self.info.features["label"].names = label_names

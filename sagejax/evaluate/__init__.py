@@ -1,4 +1,5 @@
 """Host-side (numpy) evaluation metrics: classification, presentation-attack detection, open-set protocols."""
+
 from sagejax.evaluate.classification import (
     OneVsRestAUROC,
     accuracy,

@@ -1,4 +1,5 @@
 """Pure, jittable losses: f(*, arrays..., hyperparameters, reduction="mean"|"sum"|"none")."""
+
 from sagejax.losses.classification import softmax_cross_entropy
 from sagejax.losses.contrastive import nt_xent, triplet_margin
 from sagejax.losses.divergence import js_divergence, kl_divergence

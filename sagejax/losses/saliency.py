@@ -4,6 +4,7 @@ Maps are (..., H, W); every function gives one value per map (reduction="none") 
 KLD and cam_mse are losses (lower is better); NSS, CC and SIM are scores (higher is better), so a
 method that trains on them negates them.
 """
+
 import jax
 import jax.numpy as jnp
 
@@ -13,35 +14,35 @@ MIT_EPS = 2.2204e-16
 
 
 def _to_float(x: jax.Array) -> jax.Array:
-  """Integer or bool maps (fixation counts, uint8 images) as float32; float maps unchanged."""
-  x = jnp.asarray(x)
-  return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.float32)
+    """Integer or bool maps (fixation counts, uint8 images) as float32; float maps unchanged."""
+    x = jnp.asarray(x)
+    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.float32)
 
 
 def _normalize_sum(x: jax.Array) -> jax.Array:
-  """Divides each map by its sum; an all-zero map stays all-zero (MIT), with finite gradients."""
-  total = jnp.sum(x, axis=(-2, -1), keepdims=True)
-  return x / jnp.where(total != 0, total, 1.0)
+    """Divides each map by its sum; an all-zero map stays all-zero (MIT), with finite gradients."""
+    total = jnp.sum(x, axis=(-2, -1), keepdims=True)
+    return x / jnp.where(total != 0, total, 1.0)
 
 
 def _zscore(x: jax.Array) -> jax.Array:
-  """Per-map (x − mean) / std, population std; a constant map gives exactly 0 (mean subtracted only).
+    """Per-map (x − mean) / std, population std; a constant map gives exactly 0 (mean subtracted only).
 
-  The first pixel is subtracted before the statistics (the z-score is shift-invariant), so a constant
-  map has variance exactly 0 rather than rounding noise.
-  """
-  x = x - x[..., :1, :1]
-  centered = x - jnp.mean(x, axis=(-2, -1), keepdims=True)
-  var = jnp.mean(jnp.square(centered), axis=(-2, -1), keepdims=True)
-  nonconstant = var > 0
-  return centered / jnp.where(nonconstant, jnp.sqrt(jnp.where(nonconstant, var, 1.0)), 1.0)
+    The first pixel is subtracted before the statistics (the z-score is shift-invariant), so a constant
+    map has variance exactly 0 rather than rounding noise.
+    """
+    x = x - x[..., :1, :1]
+    centered = x - jnp.mean(x, axis=(-2, -1), keepdims=True)
+    var = jnp.mean(jnp.square(centered), axis=(-2, -1), keepdims=True)
+    nonconstant = var > 0
+    return centered / jnp.where(nonconstant, jnp.sqrt(jnp.where(nonconstant, var, 1.0)), 1.0)
 
 
 def _minmax(x: jax.Array) -> jax.Array:
-  """Per-map rescale to [0, 1]; a constant map becomes all zeros (no NaN, finite gradients)."""
-  lo = jnp.min(x, axis=(-2, -1), keepdims=True)
-  span = jnp.max(x, axis=(-2, -1), keepdims=True) - lo
-  return jnp.where(span > 0, (x - lo) / jnp.where(span > 0, span, 1.0), 0.0)
+    """Per-map rescale to [0, 1]; a constant map becomes all zeros (no NaN, finite gradients)."""
+    lo = jnp.min(x, axis=(-2, -1), keepdims=True)
+    span = jnp.max(x, axis=(-2, -1), keepdims=True) - lo
+    return jnp.where(span > 0, (x - lo) / jnp.where(span > 0, span, 1.0), 0.0)
 
 
 def kld(
@@ -51,14 +52,14 @@ def kld(
     eps: float = MIT_EPS,
     reduction: str = "mean",
 ) -> jax.Array:
-  """MIT KLD = Σ G·log(eps + G/(S + eps)), S and G each divided by its sum: KL(ground truth ‖ prediction).
+    """MIT KLD = Σ G·log(eps + G/(S + eps)), S and G each divided by its sum: KL(ground truth ‖ prediction).
 
-  An all-zero map stays all-zero (MIT): zero target → 0; zero prediction → a large finite penalty (≈ −log eps).
-  """
-  s = _normalize_sum(_to_float(prediction))
-  g = _normalize_sum(_to_float(target))
-  loss = jnp.sum(g * jnp.log(eps + g / (s + eps)), axis=(-2, -1))
-  return reduce(loss, reduction)
+    An all-zero map stays all-zero (MIT): zero target → 0; zero prediction → a large finite penalty (≈ −log eps).
+    """
+    s = _normalize_sum(_to_float(prediction))
+    g = _normalize_sum(_to_float(target))
+    loss = jnp.sum(g * jnp.log(eps + g / (s + eps)), axis=(-2, -1))
+    return reduce(loss, reduction)
 
 
 def nss(
@@ -67,16 +68,16 @@ def nss(
     fixations: jax.Array,
     reduction: str = "mean",
 ) -> jax.Array:
-  """MIT NSS: mean of the z-scored prediction (population std) over pixels where `fixations` > 0.
+    """MIT NSS: mean of the z-scored prediction (population std) over pixels where `fixations` > 0.
 
-  Duplicate fixations count once (binary map); a map with no fixations scores 0; a constant prediction scores 0.
-  """
-  z = _zscore(_to_float(prediction))
-  mask = (jnp.asarray(fixations) > 0).astype(z.dtype)
-  count = jnp.sum(mask, axis=(-2, -1))
-  total = jnp.sum(z * mask, axis=(-2, -1))
-  loss = jnp.where(count > 0, total / jnp.where(count > 0, count, 1.0), 0.0)
-  return reduce(loss, reduction)
+    Duplicate fixations count once (binary map); a map with no fixations scores 0; a constant prediction scores 0.
+    """
+    z = _zscore(_to_float(prediction))
+    mask = (jnp.asarray(fixations) > 0).astype(z.dtype)
+    count = jnp.sum(mask, axis=(-2, -1))
+    total = jnp.sum(z * mask, axis=(-2, -1))
+    loss = jnp.where(count > 0, total / jnp.where(count > 0, count, 1.0), 0.0)
+    return reduce(loss, reduction)
 
 
 def cc(
@@ -85,11 +86,11 @@ def cc(
     target: jax.Array,
     reduction: str = "mean",
 ) -> jax.Array:
-  """Pearson correlation of prediction and target per map, in [−1, 1]; 0 if either map is constant."""
-  zs = _zscore(_to_float(prediction))
-  zg = _zscore(_to_float(target))
-  loss = jnp.mean(zs * zg, axis=(-2, -1))
-  return reduce(loss, reduction)
+    """Pearson correlation of prediction and target per map, in [−1, 1]; 0 if either map is constant."""
+    zs = _zscore(_to_float(prediction))
+    zg = _zscore(_to_float(target))
+    loss = jnp.mean(zs * zg, axis=(-2, -1))
+    return reduce(loss, reduction)
 
 
 def sim(
@@ -98,14 +99,14 @@ def sim(
     target: jax.Array,
     reduction: str = "mean",
 ) -> jax.Array:
-  """Similarity Σ min(S, G) of non-negative maps each normalised to sum 1, in [0, 1].
+    """Similarity Σ min(S, G) of non-negative maps each normalised to sum 1, in [0, 1].
 
-  Newer-benchmark convention: no min-max rescale first; an all-zero map stays zero, so SIM = 0 against it.
-  """
-  s = _normalize_sum(_to_float(prediction))
-  g = _normalize_sum(_to_float(target))
-  loss = jnp.sum(jnp.minimum(s, g), axis=(-2, -1))
-  return reduce(loss, reduction)
+    Newer-benchmark convention: no min-max rescale first; an all-zero map stays zero, so SIM = 0 against it.
+    """
+    s = _normalize_sum(_to_float(prediction))
+    g = _normalize_sum(_to_float(target))
+    loss = jnp.sum(jnp.minimum(s, g), axis=(-2, -1))
+    return reduce(loss, reduction)
 
 
 def cam_mse(
@@ -116,20 +117,20 @@ def cam_mse(
     target_map: jax.Array,
     reduction: str = "mean",
 ) -> jax.Array:
-  """CYBORG loss: MSE between the min-max-normalised CAM of `classes` and the human map on the CAM grid.
+    """CYBORG loss: MSE between the min-max-normalised CAM of `classes` and the human map on the CAM grid.
 
-  CAM = feature_map (B,h,w,C) · class_weights[:, classes] (C,K kernel); target_map (B,H,W) is resized by
-  jax.image.resize "linear" with antialias (area-weighted when shrinking), then min-max normalised only
-  where it leaves [0, 1]; constant CAMs/targets become zeros.
-  """
-  feature_map = _to_float(feature_map)
-  cam = jnp.einsum("bhwc,cb->bhw", feature_map, jnp.take(class_weights, classes, axis=1))
-  cam = _minmax(cam)
-  target = _to_float(target_map)
-  target = jax.image.resize(target, target.shape[:-2] + cam.shape[-2:], method="linear", antialias=True)
-  in_unit = (jnp.min(target, axis=(-2, -1), keepdims=True) >= 0) & (
-      jnp.max(target, axis=(-2, -1), keepdims=True) <= 1
-  )
-  target = jnp.where(in_unit, target, _minmax(target))
-  loss = jnp.mean(jnp.square(cam - target), axis=(-2, -1))
-  return reduce(loss, reduction)
+    CAM = feature_map (B,h,w,C) · class_weights[:, classes] (C,K kernel); target_map (B,H,W) is resized by
+    jax.image.resize "linear" with antialias (area-weighted when shrinking), then min-max normalised only
+    where it leaves [0, 1]; constant CAMs/targets become zeros.
+    """
+    feature_map = _to_float(feature_map)
+    cam = jnp.einsum("bhwc,cb->bhw", feature_map, jnp.take(class_weights, classes, axis=1))
+    cam = _minmax(cam)
+    target = _to_float(target_map)
+    target = jax.image.resize(target, target.shape[:-2] + cam.shape[-2:], method="linear", antialias=True)
+    in_unit = (jnp.min(target, axis=(-2, -1), keepdims=True) >= 0) & (
+        jnp.max(target, axis=(-2, -1), keepdims=True) <= 1
+    )
+    target = jnp.where(in_unit, target, _minmax(target))
+    loss = jnp.mean(jnp.square(cam - target), axis=(-2, -1))
+    return reduce(loss, reduction)

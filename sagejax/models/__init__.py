@@ -1,4 +1,5 @@
 """Flax NNX models: ResNet, ViT, U-Net teacher, heads, and embedding taps ("hooks")."""
+
 from sagejax.models.heads import AttentionHead, ClassifierHead, ProjectionHead
 from sagejax.models.registry import create_model, model_names, model_options
 from sagejax.models.resnet import ResNet
@@ -7,7 +8,17 @@ from sagejax.models.unet import UNet
 from sagejax.models.vit import ViT
 
 __all__ = [
-    "AttentionHead", "ClassifierHead", "ProjectionHead", "ResNet", "UNet", "ViT",
-    "available_taps", "create_model", "forward", "model_names", "model_options",
-    "pool_embedding", "tap",
+    "AttentionHead",
+    "ClassifierHead",
+    "ProjectionHead",
+    "ResNet",
+    "UNet",
+    "ViT",
+    "available_taps",
+    "create_model",
+    "forward",
+    "model_names",
+    "model_options",
+    "pool_embedding",
+    "tap",
 ]

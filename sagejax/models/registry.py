@@ -1,4 +1,5 @@
 """Models by name: `create_model("resnet50", num_classes=1000, rngs=nnx.Rngs(0))`."""
+
 import inspect
 
 import jax.numpy as jnp
@@ -12,8 +13,7 @@ _REGISTRY = {
     "resnet18": (ResNet, dict(block="basic", stage_sizes=(2, 2, 2, 2)), {}),
     "resnet34": (ResNet, dict(block="basic", stage_sizes=(3, 4, 6, 3)), {}),
     "resnet50": (ResNet, dict(block="bottleneck", stage_sizes=(3, 4, 6, 3)), {}),
-    "vit_tiny": (ViT, dict(patch_size=4, dim=32, depth=2, num_heads=2, mlp_dim=64),
-                 dict(image_size=32)),
+    "vit_tiny": (ViT, dict(patch_size=4, dim=32, depth=2, num_heads=2, mlp_dim=64), dict(image_size=32)),
     "vit_ti16": (ViT, dict(patch_size=16, dim=192, depth=12, num_heads=3, mlp_dim=768), {}),
     "vit_s16": (ViT, dict(patch_size=16, dim=384, depth=12, num_heads=6, mlp_dim=1536), {}),
     "vit_b16": (ViT, dict(patch_size=16, dim=768, depth=12, num_heads=12, mlp_dim=3072), {}),
@@ -41,13 +41,12 @@ def _lookup(name):
     return _REGISTRY[name]
 
 
-def create_model(name, *, num_classes, rngs, dtype=jnp.float32, param_dtype=jnp.float32,
-                 **kwargs):
+def create_model(name, *, num_classes, rngs, dtype=jnp.float32, param_dtype=jnp.float32, **kwargs):
     """Build a registered model; for "unet", num_classes is the number of output channels."""
     cls, fixed, defaults = _lookup(name)
     unknown = sorted(set(kwargs) - set(model_options(name)))
     if unknown:
-        raise TypeError(f"create_model({name!r}) got unknown option(s) {unknown}; "
-                        f"accepted: {model_options(name)}")
-    return cls(**fixed, **{**defaults, **kwargs}, num_classes=num_classes, rngs=rngs,
-               dtype=dtype, param_dtype=param_dtype)
+        raise TypeError(f"create_model({name!r}) got unknown option(s) {unknown}; accepted: {model_options(name)}")
+    return cls(
+        **fixed, **{**defaults, **kwargs}, num_classes=num_classes, rngs=rngs, dtype=dtype, param_dtype=param_dtype
+    )

@@ -1,4 +1,5 @@
 """ResNet-18/34/50 (He et al. 2016; torchvision v1.5 layout: stride on the 3×3 conv) in Flax NNX."""
+
 import jax.numpy as jnp
 from flax import nnx
 
@@ -9,15 +10,25 @@ _CONV_INIT = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")
 
 def _conv(cin, cout, kernel, stride, *, dtype, param_dtype, rngs):
     pad = kernel // 2
-    return nnx.Conv(cin, cout, (kernel, kernel), strides=stride, padding=((pad, pad), (pad, pad)),
-                    use_bias=False, kernel_init=_CONV_INIT, dtype=dtype,
-                    param_dtype=param_dtype, rngs=rngs)
+    return nnx.Conv(
+        cin,
+        cout,
+        (kernel, kernel),
+        strides=stride,
+        padding=((pad, pad), (pad, pad)),
+        use_bias=False,
+        kernel_init=_CONV_INIT,
+        dtype=dtype,
+        param_dtype=param_dtype,
+        rngs=rngs,
+    )
 
 
 def _bn(features, *, zero_scale=False, dtype, param_dtype, rngs):
     scale_init = nnx.initializers.zeros if zero_scale else nnx.initializers.ones
-    return nnx.BatchNorm(features, momentum=0.9, epsilon=1e-5, scale_init=scale_init,
-                         dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+    return nnx.BatchNorm(
+        features, momentum=0.9, epsilon=1e-5, scale_init=scale_init, dtype=dtype, param_dtype=param_dtype, rngs=rngs
+    )
 
 
 class Downsample(nnx.Module):
@@ -95,8 +106,7 @@ class Stem(nnx.Module):
     def __init__(self, cin, cout, kind, **kw):
         if kind not in ("imagenet", "small"):
             raise ValueError(f"stem must be 'imagenet' or 'small', got {kind!r}")
-        self.conv = _conv(cin, cout, 7 if kind == "imagenet" else 3,
-                          2 if kind == "imagenet" else 1, **kw)
+        self.conv = _conv(cin, cout, 7 if kind == "imagenet" else 3, 2 if kind == "imagenet" else 1, **kw)
         self.bn = _bn(cout, **kw)
         self.max_pool = kind == "imagenet"
 
@@ -120,17 +130,37 @@ _BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 class ResNet(nnx.Module):
     """ResNet backbone + linear classifier; `model(x)` → {"logits", "embedding", "feature_map"}."""
 
-    def __init__(self, *, block, stage_sizes, num_classes, in_channels=3, width=64,
-                 stem="imagenet", zero_init_residual=False, dtype=jnp.float32,
-                 param_dtype=jnp.float32, rngs):
+    def __init__(
+        self,
+        *,
+        block,
+        stage_sizes,
+        num_classes,
+        in_channels=3,
+        width=64,
+        stem="imagenet",
+        zero_init_residual=False,
+        dtype=jnp.float32,
+        param_dtype=jnp.float32,
+        rngs,
+    ):
         kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
         block_cls = _BLOCKS[block]
         self.dtype = dtype
         self.stem = Stem(in_channels, width, stem, **kw)
         stages, cin = [], width
         for i, num_blocks in enumerate(stage_sizes):
-            stages.append(Stage(block_cls, cin, width * 2**i, num_blocks, 1 if i == 0 else 2,
-                                zero_init_residual=zero_init_residual, **kw))
+            stages.append(
+                Stage(
+                    block_cls,
+                    cin,
+                    width * 2**i,
+                    num_blocks,
+                    1 if i == 0 else 2,
+                    zero_init_residual=zero_init_residual,
+                    **kw,
+                )
+            )
             cin = width * 2**i * block_cls.expansion
         self.layers = nnx.List(stages)
         self.pool = SpatialMeanPool()

@@ -2,6 +2,7 @@
 
 Names are attribute paths with list indices ("layers.2", "blocks.1.mlp"); values come from `nnx.capture`.
 """
+
 import difflib
 
 import jax.numpy as jnp
@@ -14,8 +15,7 @@ def _name(path):
 
 def available_taps(model):
     """Tap names of every submodule of `model` (containers such as `nnx.List` excluded)."""
-    paths = [path for path, module in nnx.iter_modules(model)
-             if path and not isinstance(module, nnx.List)]
+    paths = [path for path, module in nnx.iter_modules(model) if path and not isinstance(module, nnx.List)]
     paths.sort(key=lambda path: [(isinstance(part, str), part) for part in path])
     return [_name(path) for path in paths]
 
@@ -26,24 +26,26 @@ def _check_names(model, names):
         if name not in valid:
             close = difflib.get_close_matches(name, valid, n=8, cutoff=0.6)
             top = [v for v in valid if "." not in v]
-            raise ValueError(f"unknown tap {name!r}; close matches: {close}; top-level taps: "
-                             f"{top}; see available_taps(model) for all")
+            raise ValueError(
+                f"unknown tap {name!r}; close matches: {close}; top-level taps: "
+                f"{top}; see available_taps(model) for all"
+            )
 
 
 def tap(model, x, names):
     """Run `model(x)` once; return (outputs, {name: that submodule's output}) for `names`."""
     names = [names] if isinstance(names, str) else list(names)
     _check_names(model, names)
-    outputs, captured = nnx.capture(model, nnx.Intermediate,
-                                    method_outputs=nnx.Intermediate)(x)
-    calls = {_name(path[:-1]): var.get_value() for path, var in nnx.to_flat_state(captured)
-             if path[-1] == "__call__"}
+    outputs, captured = nnx.capture(model, nnx.Intermediate, method_outputs=nnx.Intermediate)(x)
+    calls = {_name(path[:-1]): var.get_value() for path, var in nnx.to_flat_state(captured) if path[-1] == "__call__"}
     taps = {}
     for name in names:
         values = calls.get(name, ())
         if len(values) != 1:
-            raise ValueError(f"tap {name!r}: the submodule was called {len(values)} times in "
-                             "the forward pass; a tap needs exactly one call")
+            raise ValueError(
+                f"tap {name!r}: the submodule was called {len(values)} times in "
+                "the forward pass; a tap needs exactly one call"
+            )
         taps[name] = values[0]
     return outputs, taps
 

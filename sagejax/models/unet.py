@@ -1,4 +1,5 @@
 """U-Net saliency teacher (Ronneberger et al. 2015): per-pixel logits at the input's spatial size."""
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -26,26 +27,27 @@ class UNet(nnx.Module):
 
     For a saliency density use num_classes=1 and apply a log-softmax over the H·W pixels."""
 
-    def __init__(self, *, num_classes=1, in_channels=3, base_width=32, depth=4,
-                 dtype=jnp.float32, param_dtype=jnp.float32, rngs):
+    def __init__(
+        self, *, num_classes=1, in_channels=3, base_width=32, depth=4, dtype=jnp.float32, param_dtype=jnp.float32, rngs
+    ):
         if depth < 1:
             raise ValueError(f"depth must be at least 1, got {depth}")
         kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
         widths = [base_width * 2**i for i in range(depth + 1)]
         self.dtype = dtype
         self.depth = depth
-        self.down = nnx.List([DoubleConv(cin, cout, **kw)
-                              for cin, cout in zip([in_channels] + widths[:depth - 1],
-                                                   widths[:depth])])
+        self.down = nnx.List(
+            [DoubleConv(cin, cout, **kw) for cin, cout in zip([in_channels] + widths[: depth - 1], widths[:depth])]
+        )
         self.middle = DoubleConv(widths[depth - 1], widths[depth], **kw)
-        self.up = nnx.List([DoubleConv(widths[i + 1] + widths[i], widths[i], **kw)
-                            for i in reversed(range(depth))])
+        self.up = nnx.List([DoubleConv(widths[i + 1] + widths[i], widths[i], **kw) for i in reversed(range(depth))])
         self.out = nnx.Conv(widths[0], num_classes, (1, 1), **kw)
 
     def __call__(self, x):
         if min(x.shape[1:3]) < 2**self.depth:
-            raise ValueError(f"U-Net of depth {self.depth} needs inputs of at least "
-                             f"{2**self.depth} pixels a side, got {x.shape}")
+            raise ValueError(
+                f"U-Net of depth {self.depth} needs inputs of at least {2**self.depth} pixels a side, got {x.shape}"
+            )
         x = jnp.asarray(x, self.dtype)
         skips = []
         for block in self.down:

@@ -1,4 +1,5 @@
 """Vision Transformer (Dosovitskiy et al. 2021; timm layout) with global-average or CLS pooling."""
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -9,8 +10,7 @@ _DENSE_INIT = nnx.initializers.truncated_normal(0.02)
 
 
 def _dense(din, dout, *, dtype, param_dtype, rngs):
-    return nnx.Linear(din, dout, kernel_init=_DENSE_INIT, dtype=dtype, param_dtype=param_dtype,
-                      rngs=rngs)
+    return nnx.Linear(din, dout, kernel_init=_DENSE_INIT, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
 
 
 def _dropout(rate, rngs):
@@ -80,9 +80,24 @@ class ViT(nnx.Module):
 
     feature_map = the final-normed patch tokens on the (H/p, W/p) grid."""
 
-    def __init__(self, *, num_classes, patch_size=16, dim=768, depth=12, num_heads=12,
-                 mlp_dim=3072, image_size=224, in_channels=3, pool="gap", attention_impl=None,
-                 dropout_rate=0.0, dtype=jnp.float32, param_dtype=jnp.float32, rngs):
+    def __init__(
+        self,
+        *,
+        num_classes,
+        patch_size=16,
+        dim=768,
+        depth=12,
+        num_heads=12,
+        mlp_dim=3072,
+        image_size=224,
+        in_channels=3,
+        pool="gap",
+        attention_impl=None,
+        dropout_rate=0.0,
+        dtype=jnp.float32,
+        param_dtype=jnp.float32,
+        rngs,
+    ):
         if pool not in ("gap", "cls"):
             raise ValueError(f"pool must be 'gap' or 'cls', got {pool!r}")
         if image_size % patch_size:
@@ -90,16 +105,18 @@ class ViT(nnx.Module):
         kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
         self.dtype = dtype
         self.grid = image_size // patch_size
-        self.patch_embed = nnx.Conv(in_channels, dim, (patch_size, patch_size),
-                                    strides=patch_size, padding="VALID", **kw)
+        self.patch_embed = nnx.Conv(
+            in_channels, dim, (patch_size, patch_size), strides=patch_size, padding="VALID", **kw
+        )
         num_tokens = self.grid**2 + (pool == "cls")
-        self.cls_token = (nnx.Param(jnp.zeros((1, 1, dim), param_dtype)) if pool == "cls"
-                          else None)
-        self.pos_embed = nnx.Param(
-            _DENSE_INIT(rngs.params(), (1, num_tokens, dim), param_dtype))
-        self.blocks = nnx.List([
-            EncoderBlock(dim, num_heads, mlp_dim, attention_impl=attention_impl,
-                         dropout_rate=dropout_rate, **kw) for _ in range(depth)])
+        self.cls_token = nnx.Param(jnp.zeros((1, 1, dim), param_dtype)) if pool == "cls" else None
+        self.pos_embed = nnx.Param(_DENSE_INIT(rngs.params(), (1, num_tokens, dim), param_dtype))
+        self.blocks = nnx.List(
+            [
+                EncoderBlock(dim, num_heads, mlp_dim, attention_impl=attention_impl, dropout_rate=dropout_rate, **kw)
+                for _ in range(depth)
+            ]
+        )
         self.norm = nnx.LayerNorm(dim, epsilon=1e-6, **kw)
         self.pool = TokenPool(pool)
         self.head = ClassifierHead(dim, num_classes, **kw)
@@ -110,8 +127,10 @@ class ViT(nnx.Module):
         x = self.patch_embed(jnp.asarray(x, self.dtype))
         b, h, w, d = x.shape
         if (h, w) != (self.grid, self.grid):
-            raise ValueError(f"ViT built for a {self.grid}×{self.grid} patch grid got {h}×{w} "
-                             f"from input {image_shape}; set image_size to the input size")
+            raise ValueError(
+                f"ViT built for a {self.grid}×{self.grid} patch grid got {h}×{w} "
+                f"from input {image_shape}; set image_size to the input size"
+            )
         tokens = x.reshape(b, h * w, d)
         if self.cls_token is not None:
             cls = jnp.broadcast_to(self.cls_token[...].astype(self.dtype), (b, 1, d))
@@ -121,6 +140,5 @@ class ViT(nnx.Module):
             tokens = block(tokens)
         tokens = self.norm(tokens)
         z = self.pool(tokens)
-        patches = tokens[:, -h * w:]
-        return {"logits": self.head(z), "embedding": z.astype(jnp.float32),
-                "feature_map": patches.reshape(b, h, w, d)}
+        patches = tokens[:, -h * w :]
+        return {"logits": self.head(z), "embedding": z.astype(jnp.float32), "feature_map": patches.reshape(b, h, w, d)}

@@ -52,7 +52,9 @@ class MetricLogger:
         rate = done / max(now - self._start_time, 1e-9) if done else 0.0
         eta = (self.total_steps - step) / rate if rate else float("nan")
         shown = " ".join(f"{k.split('/', 1)[-1]}={v:.4g}" for k, v in metrics.items())
-        print(f"[{step:>6}/{self.total_steps}] {rate:6.2f} steps/s eta {eta:6.0f}s  {shown}", file=sys.stderr, flush=True)
+        print(
+            f"[{step:>6}/{self.total_steps}] {rate:6.2f} steps/s eta {eta:6.0f}s  {shown}", file=sys.stderr, flush=True
+        )
 
     def images(self, step: int, panels: dict[str, np.ndarray]) -> None:
         """Image panels (NHWC in [0,1], or NHW maps) to TensorBoard."""

@@ -98,7 +98,9 @@ def evaluate_split(config, eval_fn, state, mesh, split: str) -> dict[str, float]
 
 
 def _all_finite(tree) -> bool:
-    return bool(jax.device_get(jax.tree.reduce(jnp.logical_and, jax.tree.map(lambda x: jnp.all(jnp.isfinite(x)), tree))))
+    return bool(
+        jax.device_get(jax.tree.reduce(jnp.logical_and, jax.tree.map(lambda x: jnp.all(jnp.isfinite(x)), tree)))
+    )
 
 
 class _Run:

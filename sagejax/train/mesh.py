@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 
 import jax
 import numpy as np
-from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import AxisType, Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 BATCH_AXES = ("data", "fsdp")
 _MIN_FSDP_SHARD_SIZE = 2**14

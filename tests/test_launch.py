@@ -1,0 +1,25 @@
+"""Launch scripts parse, and refuse to start without their arguments."""
+
+import pathlib
+import subprocess
+
+import pytest
+
+LAUNCH = pathlib.Path(__file__).parent.parent / "launch"
+SCRIPTS = sorted(p for p in LAUNCH.iterdir() if p.suffix in (".sh", ".sbatch"))
+
+
+def test_every_launcher_is_checked():
+    assert {p.name for p in SCRIPTS} == {"benchmark.sh", "local.sh", "slurm.sbatch", "tpu_pod.sh"}
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_launcher_is_valid_bash(script):
+    subprocess.run(["bash", "-n", str(script)], check=True)
+
+
+@pytest.mark.parametrize("script", ["local.sh", "slurm.sbatch", "tpu_pod.sh"])
+def test_launcher_without_arguments_prints_usage(script):
+    result = subprocess.run(["bash", str(LAUNCH / script)], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "usage:" in result.stderr
