@@ -45,21 +45,21 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.method = ml_collections.ConfigDict()
     config.method.name = "sage" if method == "sage_inverted" else method
     config.method.label_smoothing = 0.0
-    config.method.temperature = 2.0
-    config.method.t2_scale = True
-    config.method.w_js = 1.0
-    config.method.w_tri = 1.0
+    config.method.temperature = 2.0  # T of the JS logit alignment
+    config.method.t2_scale = True  # multiply the JS terms by T²
+    config.method.w_js = 1.0  # weight of JS(y‖y~) + JS(y'‖y~')
+    config.method.w_tri = 1.0  # weight of the triplet (anchor z, positive z~, negative z~')
     config.method.margin = 0.5
-    config.method.distance = "squared_normalized_l2"
-    config.method.batch_hard = False
-    config.method.blur_sigma = 2.0
+    config.method.distance = "squared_normalized_l2"  # or "l2", "cosine"
+    config.method.batch_hard = False  # hardest negative of the batch instead of z~'_i
+    config.method.blur_sigma = 2.0  # Gaussian σ of the degradation, pixels
     config.method.blur_kernel_size = 13
-    config.method.degrade = "blur"
-    config.method.view_fraction = 1.0
+    config.method.degrade = "blur"  # or "mean" (fill), "noise" (augment.DEGRADATIONS)
+    config.method.view_fraction = 1.0  # fraction of the batch that gets saliency views
     config.method.invert_saliency = method == "sage_inverted"
-    config.method.empty_saliency = "ones"
-    config.method.ce_views = ("x",)
-    config.method.stop_gradient_targets = False
+    config.method.empty_saliency = "ones"  # an all-zero map means "all salient" (SAGE terms vanish)
+    config.method.ce_views = ("x",)  # views that get cross-entropy: x, x_blur, x_keep, x_degrade
+    config.method.stop_gradient_targets = False  # treat y, y' and z as fixed targets
     config.method.hook = ""  # "" = pooled penultimate features; else a tap name (models.available_taps)
     config.method.cyborg_alpha = 0.5
     config.method.cyborg_cam_class = "true"  # or "predicted", as the original CYBORG code
