@@ -7,10 +7,19 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from sagejax.data.decoy_mnist import DecoyMnist
+from sagejax.data.mnist_attention import MnistAttention
+from sagejax.data.salicon import Salicon
 from sagejax.data.saliency_csv import SaliencyCsv
+from sagejax.data.saliency_folder import SaliencyFolder
 
-BUILDERS = {"decoy_mnist": DecoyMnist, "saliency_csv": SaliencyCsv}
-_UNIT_SCALED = ("image", "saliency")  # stored as uint8 0..255, delivered as float32 in [0, 1]
+BUILDERS = {
+    "decoy_mnist": DecoyMnist,
+    "mnist_attention": MnistAttention,
+    "salicon": Salicon,
+    "saliency_csv": SaliencyCsv,
+    "saliency_folder": SaliencyFolder,
+}
+_UNIT_SCALED = ("image", "saliency", "density")  # stored as uint8 0..255, delivered as float32 in [0, 1]
 
 
 def get_builder(
