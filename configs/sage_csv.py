@@ -10,21 +10,13 @@ APCER/BPCER with class 1 = attack. Each user dataset needs its own --config.data
 built copy lives there). Time: dominated by the backbone (see BENCHMARKS.md).
 """
 
-import importlib.util
 import os
 
 import ml_collections
 
+from sagejax.config_files import load_module
 
-def _load_sibling(name: str):
-    """Imports a config file next to this one (config files are loaded by path, not as a package)."""
-    spec = importlib.util.spec_from_file_location(name, os.path.join(os.path.dirname(__file__), f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-sage_decoy = _load_sibling("sage_decoy")
+sage_decoy = load_module(os.path.join(os.path.dirname(__file__), "sage_decoy.py"))
 
 BACKBONES = {
     "resnet50": ("resnet50", {"stem": "imagenet"}, "rgb_224"),

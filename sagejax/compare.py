@@ -8,13 +8,13 @@ interrupted comparison continues where it stopped. Writes `compare.json` and `co
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 
 import numpy as np
 from absl import app, flags, logging
 
+from sagejax.config_files import load_config
 from sagejax.train.loop import train_and_evaluate
 
 _CONFIG = flags.DEFINE_string("config", "configs/sage_decoy.py", "Config file with `get_config(variant)`.")
@@ -24,14 +24,6 @@ _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
 _EXTRA = flags.DEFINE_string("variant_suffix", "", "Extra variants for every run, e.g. 'smoke' or 'small_stem'.")
 _WORKDIR = flags.DEFINE_string("workdir", "workdirs/compare", "Parent directory of the runs.")
 _SPLITS = ("test", "test_clean")
-
-
-def load_config(path: str, variant: str):
-    """Calls `get_config(variant)` of a config file."""
-    spec = importlib.util.spec_from_file_location("sagejax_compare_config", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(variant)
 
 
 def run_one(config_path: str, method: str, family: str, seed: int, workdir: str, suffix: str) -> dict[str, float]:

@@ -1,6 +1,5 @@
 """Methods: SAGE, CYBORG and the cross-entropy baselines compose the losses as DESIGN §1.1 says."""
 
-import importlib.util
 import pathlib
 
 import chex
@@ -12,6 +11,7 @@ import pytest
 from flax import nnx
 
 from sagejax import augment, losses, methods, models
+from sagejax.config_files import load_config
 from sagejax.methods import cyborg, sage
 from sagejax.train import create_train_state, global_batch, make_grad_fn, make_mesh
 
@@ -19,10 +19,7 @@ CONFIG_PATH = pathlib.Path(__file__).parent.parent / "configs" / "sage_decoy.py"
 
 
 def _config(variant="sage,smoke"):
-    spec = importlib.util.spec_from_file_location("sage_decoy_config", CONFIG_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(variant)
+    return load_config(CONFIG_PATH, variant)
 
 
 def _model(eval_mode=True):

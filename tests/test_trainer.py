@@ -1,6 +1,5 @@
 """The trainer end to end on a tiny Decoy MNIST: logs, checkpoints, exact resume, guards, errors."""
 
-import importlib.util
 import json
 import pathlib
 import signal
@@ -13,6 +12,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from sagejax import data
+from sagejax.config_files import load_config
 from sagejax.train.loop import NonFiniteLossError, evaluate_checkpoint, train_and_evaluate
 
 REPO = pathlib.Path(__file__).parent.parent
@@ -28,10 +28,7 @@ def data_dir(tmp_path_factory):
 
 
 def _config(data_dir, variant="sage,smoke", **train):
-    spec = importlib.util.spec_from_file_location("sage_decoy_config", CONFIG_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config(variant)
+    config = load_config(CONFIG_PATH, variant)
     config.data.data_dir = data_dir
     config.train.tensorboard = True
     config.eval.batch_size = 32
@@ -156,11 +153,8 @@ def test_unknown_config_key_is_named(data_dir, tmp_path):
 
 
 def test_unknown_config_variant_is_named():
-    spec = importlib.util.spec_from_file_location("sage_decoy_config", CONFIG_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     with pytest.raises(ValueError, match="unknown config variants \\['sagee'\\]"):
-        module.get_config("sagee")
+        load_config(CONFIG_PATH, "sagee")
 
 
 def test_missing_dataset_directory_is_named(tmp_path):
@@ -191,10 +185,7 @@ def _pad_csv_folder(root):
 
 
 def _csv_config(tmp_path, variant):
-    spec = importlib.util.spec_from_file_location("sage_csv_config", REPO / "configs" / "sage_csv.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config(variant)
+    config = load_config(REPO / "configs" / "sage_csv.py", variant)
     config.data.manual_dir = str(_pad_csv_folder(tmp_path))
     config.data.data_dir = str(tmp_path / "tfds")
     config.model.kwargs.width = 4
