@@ -17,13 +17,18 @@ from absl import app, flags, logging
 from sagejax.config_files import load_config
 from sagejax.train.loop import train_and_evaluate
 
-_CONFIG = flags.DEFINE_string("config", "configs/sage_decoy.py", "Config file with `get_config(variant)`.")
-_METHODS = flags.DEFINE_list("methods", ["xent", "xent_aug", "cyborg", "sage", "sage_inverted"], "Method variants.")
-_FAMILIES = flags.DEFINE_list("families", ["swatch", "texture"], "Decoy families (config variants; swatch = default).")
-_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
-_EXTRA = flags.DEFINE_string("variant_suffix", "", "Extra variants for every run, e.g. 'smoke' or 'small_stem'.")
-_WORKDIR = flags.DEFINE_string("workdir", "workdirs/compare", "Parent directory of the runs.")
 _SPLITS = ("test", "test_clean")
+FLAGS = flags.FLAGS
+
+
+def _define_flags() -> None:
+    """Command-line flags, defined only when run as a program so the module imports cleanly."""
+    flags.DEFINE_string("config_path", "configs/sage_decoy.py", "Config file with `get_config(variant)`.")
+    flags.DEFINE_list("methods", ["xent", "xent_aug", "cyborg", "sage", "sage_inverted"], "Method variants.")
+    flags.DEFINE_list("families", ["swatch", "texture"], "Decoy families (config variants; swatch = default).")
+    flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
+    flags.DEFINE_string("variant_suffix", "", "Extra variants for every run, e.g. 'smoke' or 'small_stem'.")
+    flags.DEFINE_string("workdir", "workdirs/compare", "Parent directory of the runs.")
 
 
 def run_one(config_path: str, method: str, family: str, seed: int, workdir: str, suffix: str) -> dict[str, float]:
@@ -57,20 +62,21 @@ def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
     results = {}
-    for method in _METHODS.value:
-        for family in _FAMILIES.value:
-            for seed in _SEEDS.value:
-                workdir = os.path.join(_WORKDIR.value, family, method, f"seed{seed}")
-                run = run_one(_CONFIG.value, method, family, int(seed), workdir, _EXTRA.value)
+    for method in FLAGS.methods:
+        for family in FLAGS.families:
+            for seed in FLAGS.seeds:
+                workdir = os.path.join(FLAGS.workdir, family, method, f"seed{seed}")
+                run = run_one(FLAGS.config_path, method, family, int(seed), workdir, FLAGS.variant_suffix)
                 results.setdefault(method, {}).setdefault(family, []).append(run)
     table = summarize(results)
-    os.makedirs(_WORKDIR.value, exist_ok=True)
-    with open(os.path.join(_WORKDIR.value, "compare.json"), "w", encoding="utf-8") as f:
+    os.makedirs(FLAGS.workdir, exist_ok=True)
+    with open(os.path.join(FLAGS.workdir, "compare.json"), "w", encoding="utf-8") as f:
         json.dump(results, f, indent=2)
-    with open(os.path.join(_WORKDIR.value, "compare.md"), "w", encoding="utf-8") as f:
+    with open(os.path.join(FLAGS.workdir, "compare.md"), "w", encoding="utf-8") as f:
         f.write(table + "\n")
     print(table)
 
 
 if __name__ == "__main__":
+    _define_flags()
     app.run(main)

@@ -17,9 +17,15 @@ from sagejax import data
 from sagejax.evaluate import summarize_results, to_json
 from sagejax.train.loop import train_and_evaluate
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (a PAD task).", lock_config=False)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Parent directory of the per-type runs.")
 _NO_ATTACK = "none"
+FLAGS = flags.FLAGS
+
+
+def _define_flags() -> None:
+    """Command-line flags, defined only when run as a program so the module imports cleanly."""
+    config_flags.DEFINE_config_file("config", None, "Experiment config file (a PAD task).", lock_config=False)
+    flags.DEFINE_string("workdir", None, "Parent directory of the per-type runs.")
+    flags.mark_flags_as_required(["config", "workdir"])
 
 
 def attack_types(config) -> list[str]:
@@ -50,11 +56,11 @@ def run_protocol(config, workdir: str) -> dict[str, dict[str, float]]:
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
-    results = run_protocol(_CONFIG.value, _WORKDIR.value)
-    to_json(results, os.path.join(_WORKDIR.value, "loao.json"))
+    results = run_protocol(FLAGS.config, FLAGS.workdir)
+    to_json(results, os.path.join(FLAGS.workdir, "loao.json"))
     print(summarize_results(results, row_header="held-out attack type"))
 
 
 if __name__ == "__main__":
-    flags.mark_flags_as_required(["config", "workdir"])
+    _define_flags()
     app.run(main)
