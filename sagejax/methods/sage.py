@@ -10,7 +10,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from sagejax import augment, losses, models
+from sagejax import losses, models
+from sagejax.methods.views import config_views
 
 VIEW_NAMES = ("x", "x_blur", "x_keep", "x_degrade")
 
@@ -26,15 +27,7 @@ def forward_views(model, batch, rng, config):
     """Runs the model once over [x (whole batch), x', x~, x~' (first n)]; returns per-view outputs."""
     images, saliency = batch["image"], batch["saliency"]
     n = num_view_examples(images.shape[0], config.view_fraction)
-    views = augment.saliency_views(
-        images=images[:n],
-        saliency=augment.prepare_saliency(saliency[:n], empty=config.empty_saliency),
-        sigma=config.blur_sigma,
-        kernel_size=config.blur_kernel_size,
-        degrade=config.degrade,
-        invert=config.invert_saliency,
-        rng=rng,
-    )
+    views = config_views(config, images=images[:n], saliency=saliency[:n], rng=rng)
     stacked = jnp.concatenate([images] + [views[name] for name in VIEW_NAMES[1:]], axis=0)
     out = models.forward(model, stacked, hook=config.hook or None)
     sizes = [images.shape[0], n, n, n]

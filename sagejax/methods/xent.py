@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from sagejax import augment, losses, models
+from sagejax import losses, models
+from sagejax.methods.views import config_views
 
 
 def _accuracy(logits, labels):
@@ -28,15 +29,7 @@ def make_augmentation_control_loss(config):
 
     def loss_fn(model, batch, rng):
         images = batch["image"]
-        views = augment.saliency_views(
-            images=images,
-            saliency=augment.prepare_saliency(batch["saliency"], empty=config.empty_saliency),
-            sigma=config.blur_sigma,
-            kernel_size=config.blur_kernel_size,
-            degrade=config.degrade,
-            invert=config.invert_saliency,
-            rng=rng,
-        )
+        views = config_views(config, images=images, saliency=batch["saliency"], rng=rng)
         logits = models.forward(model, jnp.concatenate([images, views["x_keep"]], axis=0))["logits"]
         labels = jnp.concatenate([batch["label"], batch["label"]], axis=0)
         ce = losses.softmax_cross_entropy(logits=logits, labels=labels, label_smoothing=config.label_smoothing)

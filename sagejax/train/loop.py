@@ -15,8 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from sagejax import augment, data, methods, models
+from sagejax import data, methods, models
 from sagejax.evaluate import split_metrics
+from sagejax.methods.views import config_views
 from sagejax.train import checkpoint
 from sagejax.train.logger import MetricLogger
 from sagejax.train.mesh import batch_sharding, global_batch, make_mesh, replicated, state_sharding
@@ -252,23 +253,13 @@ def write_results(workdir: str, results: dict[str, float], *, step: int) -> None
 
 def saliency_panels(method_config, batch, count: int = 8) -> dict[str, np.ndarray]:
     """x, s, x~ and x~' of the first `count` examples, for the TensorBoard image panel."""
-    images = jnp.asarray(batch["image"][:count])
-    saliency = augment.prepare_saliency(jnp.asarray(batch["saliency"][:count]), empty=method_config.empty_saliency)
-    views = augment.saliency_views(
-        images=images,
-        saliency=saliency,
-        sigma=method_config.blur_sigma,
-        kernel_size=method_config.blur_kernel_size,
-        degrade=method_config.degrade,
-        invert=method_config.invert_saliency,
+    views = config_views(
+        method_config,
+        images=jnp.asarray(batch["image"][:count]),
+        saliency=jnp.asarray(batch["saliency"][:count]),
         rng=jax.random.key(0),
     )
-    return {
-        "panels/x": np.asarray(images),
-        "panels/saliency": np.asarray(saliency),
-        "panels/x_keep": np.asarray(views["x_keep"]),
-        "panels/x_degrade": np.asarray(views["x_degrade"]),
-    }
+    return {f"panels/{name}": np.asarray(views[name]) for name in ("x", "saliency", "x_keep", "x_degrade")}
 
 
 def _train_fields(batch):
