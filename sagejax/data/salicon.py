@@ -16,6 +16,7 @@ import numpy as np
 import scipy.io
 import tensorflow_datasets as tfds
 
+from sagejax.data.offline import OfflineBuilder
 from sagejax.data.saliency_folder import (
     SaliencyConfig,
     fixation_map,
@@ -49,7 +50,7 @@ def read_gaze(path: pathlib.Path) -> np.ndarray:
     return np.concatenate(points)
 
 
-class Salicon(tfds.core.GeneratorBasedBuilder):
+class Salicon(OfflineBuilder):
     """SALICON train and validation: images, density maps and fixation maps, resized to the config's size."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -59,9 +60,6 @@ class Salicon(tfds.core.GeneratorBasedBuilder):
         for h, w in ((240, 320), (480, 640))
     ]
     DEFAULT_CONFIG_NAME = "240x320"
-    # Nothing is downloaded, so there are no URL checksums; saying so also skips tfds's checksum
-    # lookup, which imports the undeclared `importlib_resources` (tensorflow/datasets#11212).
-    url_infos = None
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         "Download the images, fixations and saliency maps of the SALICON LSUN 2017 release "
         "(http://salicon.net/challenge-2017) and unpack them into manual_dir so that it holds images/train, "

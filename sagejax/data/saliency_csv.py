@@ -10,6 +10,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
+from sagejax.data.offline import OfflineBuilder
+
 REQUIRED_COLUMNS = ("image", "label", "saliency")
 NO_ATTACK = "none"  # attack_type name of rows whose attack_type is empty or absent.
 
@@ -151,7 +153,7 @@ def _config(channels: int, size: int) -> SaliencyCsvConfig:
     return SaliencyCsvConfig(name=f"{kind}_{size}", description=f"{size}x{size} {kind}", size=size, channels=channels)
 
 
-class SaliencyCsv(tfds.core.GeneratorBasedBuilder):
+class SaliencyCsv(OfflineBuilder):
     """Images, labels and human saliency maps listed in `<split>.csv` files."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -160,9 +162,6 @@ class SaliencyCsv(tfds.core.GeneratorBasedBuilder):
     # or config name, or build_dataset finds the earlier build and does not rebuild.
     BUILDER_CONFIGS = [_config(c, s) for s in (224, 32) for c in (3, 1)]
     DEFAULT_CONFIG_NAME = "rgb_224"
-    # Nothing is downloaded, so there are no URL checksums; saying so also skips tfds's checksum
-    # lookup, which imports the undeclared `importlib_resources` (tensorflow/datasets#11212).
-    url_infos = None
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         "Put `train.csv` (required) and any other `<split>.csv` in manual_dir (or set the config's "
         "csv_dir). Header: image,label,saliency[,attack_type]; paths relative to the CSV; an empty "

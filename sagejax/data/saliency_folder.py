@@ -11,6 +11,8 @@ import scipy.ndimage
 import tensorflow_datasets as tfds
 from PIL import Image
 
+from sagejax.data.offline import OfflineBuilder
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 MAP_SUFFIXES = (*IMAGE_SUFFIXES, ".npy")
 FIXATION_SUFFIXES = (".npy", ".csv", ".txt")
@@ -208,7 +210,7 @@ class FolderItem:
     fixations: pathlib.Path | None
 
 
-class SaliencyFolder(tfds.core.GeneratorBasedBuilder):
+class SaliencyFolder(OfflineBuilder):
     """Images with fixation density maps and/or fixations, read from `images/`, `maps/` and `fixations/`."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -219,9 +221,6 @@ class SaliencyFolder(tfds.core.GeneratorBasedBuilder):
         for h, w in ((240, 320), (480, 640), (224, 224))
     ]
     DEFAULT_CONFIG_NAME = "240x320"
-    # Nothing is downloaded, so there are no URL checksums; saying so also skips tfds's checksum
-    # lookup, which imports the undeclared `importlib_resources` (tensorflow/datasets#11212).
-    url_infos = None
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         "Put images in manual_dir/images/ (or the config's folder), density maps (image or .npy, any scale) in maps/ "
         "and fixations (.npy binary map, or .csv/.txt x,y points) in fixations/, each named by the image's stem. "
