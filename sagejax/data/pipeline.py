@@ -1,6 +1,8 @@
 """Builder registry, offline building, and grain loaders: tfds array_record data sources, sharded per
 JAX process, seeded shuffle, repeat, batching, and a checkpointable iterator position."""
 
+import os
+
 import grain
 import jax
 import numpy as np
@@ -19,15 +21,31 @@ BUILDERS = {
     "saliency_csv": SaliencyCsv,
     "saliency_folder": SaliencyFolder,
 }
-_UNIT_SCALED = ("image", "saliency", "density")  # stored as uint8 0..255, delivered as float32 in [0, 1]
+TFDS_DIR = "tfds_dir"  # pseudo dataset name: data_dir is a written dataset folder, read as it is
+_UNIT_SCALED = (
+    "image",
+    "saliency",
+    "density",
+    "teacher_saliency",
+)  # stored as uint8 0..255, delivered as float32 in [0, 1]
 
 
 def get_builder(
     name: str, *, data_dir: str, config: str | tfds.core.BuilderConfig | None = None
 ) -> tfds.core.DatasetBuilder:
-    """The registered builder `name` (default config if None), reading and writing array_record."""
+    """The registered builder `name` (default config if None), reading and writing array_record; or, for
+    name "tfds_dir", the read-only builder of the written dataset folder data_dir (no config)."""
+    if name == TFDS_DIR:
+        if config is not None:
+            raise ValueError(f"{TFDS_DIR!r} has no configs; got config={config!r}")
+        if not os.path.exists(os.path.join(data_dir, "dataset_info.json")):
+            raise FileNotFoundError(
+                f"{data_dir} has no dataset_info.json; for {TFDS_DIR!r} it should be a folder written by "
+                "`python -m sagejax.label` (or any TFDS dataset version folder)"
+            )
+        return tfds.builder_from_directory(data_dir)
     if name not in BUILDERS:
-        raise ValueError(f"unknown dataset {name!r}; registered: {sorted(BUILDERS)}")
+        raise ValueError(f"unknown dataset {name!r}; registered: {sorted(BUILDERS)}, or {TFDS_DIR!r}")
     return BUILDERS[name](data_dir=data_dir, config=config, file_format="array_record")
 
 
@@ -42,9 +60,10 @@ def build_dataset(
     """Prepares the dataset under data_dir from local data only (never GCS); a no-op if already built.
 
     `max_examples_per_split` truncates every split (for tests); don't reuse such a data_dir for runs.
+    "tfds_dir" is never prepared: the folder must already hold a written dataset.
     """
     builder = get_builder(name, data_dir=data_dir, config=config)
-    if not builder.is_prepared():
+    if name != TFDS_DIR and not builder.is_prepared():
         builder.download_and_prepare(
             download_config=tfds.download.DownloadConfig(
                 manual_dir=manual_dir,
@@ -152,12 +171,13 @@ def make_loader(
     numpy dicts (image/saliency float32 in [0,1], integers int32, "valid" bool); get/set_state resume it.
     `exclude_attack_types` / `only_attack_types` select records as in `select_attack_types`."""
     builder = get_builder(name, data_dir=data_dir, config=config)
-    if not builder.is_prepared():
+    # A "tfds_dir" folder is checked by get_builder: is_prepared() also wants a version-named folder.
+    if name != TFDS_DIR and not builder.is_prepared():
         raise FileNotFoundError(
             f"dataset {builder.info.full_name} is not built under {data_dir}; run "
             f"sagejax.data.build_dataset({name!r}, data_dir=..., config=...) first"
         )
-    if split not in builder.info.splits:
+    if split.split("[")[0] not in builder.info.splits:  # "train[:500]" slices a split (tfds syntax)
         raise ValueError(f"{builder.info.full_name} has no split {split!r}; splits: {sorted(builder.info.splits)}")
     if shard_by_process:
         index = jax.process_index() if process_index is None else process_index
