@@ -63,9 +63,11 @@ def test_sage_loss_is_ce_plus_weighted_js_and_triplet():
         margin=config.margin,
     )
     expected = ce + 0.7 * 9.0 * js + 1.3 * triplet
-    np.testing.assert_allclose(loss, expected, rtol=1e-5)
-    np.testing.assert_allclose(metrics["js"], 9.0 * js, rtol=1e-5)
-    np.testing.assert_allclose(metrics["triplet"], triplet, rtol=1e-5)
+    # One pass over the stacked views vs four separate passes: convolutions of other batch sizes round
+    # differently (~1e-7 in the logits, CPU-model dependent), hence an absolute floor for the small terms.
+    np.testing.assert_allclose(loss, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(metrics["js"], 9.0 * js, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(metrics["triplet"], triplet, rtol=1e-5, atol=1e-6)
 
 
 def test_sage_inverted_saliency_equals_sage_on_the_complement_map():
