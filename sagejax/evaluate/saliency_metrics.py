@@ -6,7 +6,9 @@ Conventions:
 - No fixations: AUC-Judd, AUC-Borji, sAUC and IG are NaN for that map (MIT); so is an AUC with no negatives.
 - Constant S: every AUC is 0.5, the chance diagonal (MIT gives NaN from its 0/0 min-max rescale).
 - AUC-Judd: optional seeded jitter U[0, 1e-7) added to the raw map (MIT's tie breaker), then min-max to [0, 1];
-  thresholds = S at the fixated pixels, FP = (#{S ≥ t} − i)/(N_pix − N_fix) verbatim from MIT, trapezoid.
+  thresholds = S at the fixated pixels, FP = (#{S ≥ t} − i)/(N_pix − N_fix) verbatim from MIT, trapezoid. The
+  trapezoid joins consecutive fixation thresholds by straight lines, so a random map scores ≈ 0.5 + 1/(2·N_fix),
+  not 0.5 (0.54 with 12 fixations); compare against the baselines scored on the same fixations.
 - AUC-Borji: S min-max to [0, 1]; per split N_fix negatives drawn uniformly with replacement from all pixels (fixated
   ones included, as MIT's randi); thresholds k·step, k = 0…⌊max/step⌋, the top endpoint included as MATLAB's colon
   does (numpy ports using np.arange(0, max, step) drop it); mean over seeded splits.

@@ -6,13 +6,14 @@ thing the trainer needs from a method. Adding a method = one file here + one reg
 
 from __future__ import annotations
 
-from sagejax.methods import cyborg, sage, xent
+from sagejax.methods import cyborg, sage, teacher, xent
 
 _REGISTRY = {
     "xent": xent.make_loss,
     "xent_aug": xent.make_augmentation_control_loss,
     "cyborg": cyborg.make_loss,
     "sage": sage.make_loss,
+    "teacher": teacher.make_loss,
 }
 
 

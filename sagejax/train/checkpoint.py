@@ -56,6 +56,17 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state, data_iterator
     return restored["state"]
 
 
+def restore_state(manager: ocp.CheckpointManager, abstract_state, *, step: int):
+    """Restores the train state of `step` alone (not the data position), e.g. to use a trained model."""
+    try:
+        restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
+    except Exception as error:  # orbax raises several types for damaged files
+        raise RuntimeError(
+            f"checkpoint at step {step} in {manager.directory} could not be restored ({error})"
+        ) from error
+    return restored["state"]
+
+
 def abstract_like(state, shardings):
     """ShapeDtypeStructs of `state` carrying `shardings`, the restore target."""
     return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state, shardings)

@@ -16,14 +16,13 @@ import numpy as np
 from flax import nnx
 
 from sagejax import data, methods, models
-from sagejax.evaluate import split_metrics
-from sagejax.methods.views import config_views
 from sagejax.train import checkpoint
+from sagejax.train.eval_tasks import make_task, numeric_fields
 from sagejax.train.logger import MetricLogger
-from sagejax.train.mesh import batch_sharding, global_batch, make_mesh, replicated, state_sharding
+from sagejax.train.mesh import global_batch, make_mesh, state_sharding
 from sagejax.train.optim import make_optimizer
 from sagejax.train.run_info import write_run_info
-from sagejax.train.state import create_train_state, merge_model
+from sagejax.train.state import create_train_state
 from sagejax.train.step import jit_train_step, make_train_step
 
 
@@ -57,47 +56,6 @@ def build_model(config):
     )
 
 
-def make_eval_fn(graphdef, mesh):
-    """Jitted eval forward in eval mode (running BN statistics): the batch's logits and, replicated
-    to every process, its labels and other per-example fields (so metrics see the global split)."""
-
-    def eval_fn(params, model_state, batch):
-        model = merge_model(graphdef, params, model_state)
-        model.eval()
-        fields = {key: value for key, value in batch.items() if key not in ("image", "saliency")}
-        return {"logits": models.forward(model, batch["image"])["logits"], **fields}
-
-    return jax.jit(eval_fn, in_shardings=(None, None, batch_sharding(mesh)), out_shardings=replicated(mesh))
-
-
-def evaluate_split(config, eval_fn, state, mesh, split: str) -> dict[str, float]:
-    """Accuracy of the current state on one whole split (last batch padded, padding masked out)."""
-    loader = data.make_loader(
-        name=config.data.name,
-        config=config.data.builder_config,
-        data_dir=os.path.expanduser(config.data.data_dir),
-        split=split,
-        batch_size=config.eval.batch_size,
-        seed=config.seed,
-        shuffle=False,
-        num_epochs=1,
-        pad_remainder=True,
-        only_attack_types=tuple(config.eval.attack_types) or None,
-    )
-    outputs = []
-    for batch in loader:
-        out = jax.device_get(eval_fn(state.params, state.model_state, global_batch(mesh, batch)))
-        outputs.append({key: value[out["valid"]] for key, value in out.items()})
-    gathered = {key: np.concatenate([out[key] for out in outputs]) for key in outputs[0]}
-    attack_class = config.eval.attack_class
-    return split_metrics(
-        logits=gathered["logits"],
-        labels=gathered["label"],
-        attack_class=None if attack_class < 0 else attack_class,
-        attack_types=gathered.get("attack_type"),
-    )
-
-
 def _all_finite(tree) -> bool:
     return bool(
         jax.device_get(jax.tree.reduce(jnp.logical_and, jax.tree.map(lambda x: jnp.all(jnp.isfinite(x)), tree)))
@@ -117,22 +75,18 @@ class _Run:
             data_dir=self.data_dir,
             manual_dir=config.data.get("manual_dir") or None,
         )
-        dataset_classes = builder.info.features["label"].num_classes
-        if dataset_classes != config.data.num_classes:
-            raise ValueError(
-                f"config.data.num_classes={config.data.num_classes} but {builder.info.full_name} has "
-                f"{dataset_classes} labels; set --config.data.num_classes={dataset_classes}"
-            )
         self.optimizer = make_optimizer(config.optim, config.train.steps)
         self.graphdef, state = create_train_state(build_model(config), self.optimizer)
         self.shardings = state_sharding(self.mesh, state)
         self.state = jax.device_put(state, self.shardings)
-        self.eval_fn = make_eval_fn(self.graphdef, self.mesh)
+        self.task = make_task(config, self.graphdef, self.mesh)
+        self.task.check_dataset(builder)
+        train_dir = config.data.get("train_dir", "")  # a TFDS folder (e.g. from sagejax.label) to train on instead
         self.train_iter = iter(
             data.make_loader(
-                name=config.data.name,
-                config=config.data.builder_config,
-                data_dir=self.data_dir,
+                name="tfds_dir" if train_dir else config.data.name,
+                config=None if train_dir else config.data.builder_config,
+                data_dir=os.path.expanduser(train_dir) if train_dir else self.data_dir,
                 split=config.data.train_split,
                 batch_size=config.train.batch_size,
                 seed=config.seed,
@@ -152,8 +106,9 @@ class _Run:
         """Evaluates every `config.eval.splits` split and logs `eval/<split>/<metric>`."""
         results = {}
         for split in self.config.eval.splits:
-            for metric, value in evaluate_split(self.config, self.eval_fn, self.state, self.mesh, split).items():
-                results[f"eval/{split}/{metric}"] = value
+            metrics, panels = self.task.evaluate(self.state, split)
+            results.update({f"eval/{split}/{metric}": value for metric, value in metrics.items()})
+            logger.images(step, panels)
         logger.scalars(step, results)
         logger.progress(step, results)
         return results
@@ -183,9 +138,9 @@ def _train(config, workdir: str, sigterm: _SigtermFlag) -> dict[str, float]:
     last_saved = first_step
     try:
         for step in range(first_step + 1, config.train.steps + 1):
-            local_batch = _train_fields(next(run.train_iter))
+            local_batch = train_fields(config, next(run.train_iter))
             if step == first_step + 1:
-                logger.images(step, saliency_panels(config.method, local_batch))
+                logger.images(step, run.task.train_panels(local_batch))
             run.state, metrics = step_fn(run.state, global_batch(run.mesh, local_batch), rng)
             if step % config.train.log_every_steps == 0 or step == config.train.steps:
                 metrics = {f"train/{k}": float(v) for k, v in jax.device_get(metrics).items()}
@@ -234,33 +189,32 @@ def evaluate_checkpoint(config, workdir: str) -> dict[str, float]:
 
 
 def write_results(workdir: str, results: dict[str, float], *, step: int) -> None:
-    """`results.json` and `results.md` (a split × metric table) in `workdir`, process 0 only."""
+    """`results.json` and `results.md` (a split × metric table, also printed) in `workdir`, process 0 only."""
     if jax.process_index() != 0:
         return
     with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
         json.dump({"step": step, **results}, f, indent=2, sort_keys=True)
     rows = {}
     for key, value in results.items():
-        _, split, metric = key.split("/", 2)
+        split, metric = key.split("/", 1)[1].rsplit("/", 1)  # eval/<split>[/<baseline>]/<metric>
         rows.setdefault(split, {})[metric] = value
     metrics = sorted({metric for row in rows.values() for metric in row})
     lines = ["| split | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
     for split, row in rows.items():
         lines.append(f"| {split} | " + " | ".join(f"{row[m]:.4f}" if m in row else "—" for m in metrics) + " |")
+    table = "\n".join(lines) + "\n"
     with open(os.path.join(workdir, "results.md"), "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
+        f.write(table)
+    print(f"results at step {step} ({workdir}/results.md):\n{table}", flush=True)
 
 
-def saliency_panels(method_config, batch, count: int = 8) -> dict[str, np.ndarray]:
-    """x, s, x~ and x~' of the first `count` examples, for the TensorBoard image panel."""
-    views = config_views(
-        method_config,
-        images=jnp.asarray(batch["image"][:count]),
-        saliency=jnp.asarray(batch["saliency"][:count]),
-        rng=jax.random.key(0),
-    )
-    return {f"panels/{name}": np.asarray(views[name]) for name in ("x", "saliency", "x_keep", "x_degrade")}
-
-
-def _train_fields(batch):
-    return {key: batch[key] for key in ("image", "saliency", "label")}
+def train_fields(config, batch: dict) -> dict:
+    """The training batch's numeric fields (no padding flag); with `config.data.saliency_feature` set, that
+    feature (e.g. a teacher's map) becomes the batch's "saliency" in place of the stored one."""
+    fields = {key: value for key, value in numeric_fields(batch).items() if key != "valid"}
+    source = config.data.get("saliency_feature", "saliency")
+    if source != "saliency":
+        if source not in fields:
+            raise ValueError(f"config.data.saliency_feature={source!r} is not in the training data: {sorted(fields)}")
+        fields["saliency"] = fields.pop(source)
+    return fields

@@ -1,0 +1,171 @@
+"""The saliency teacher: its loss against a NumPy reference, edge gradients, and training it with the trainer."""
+
+import json
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from sagejax import data, models
+from sagejax.config_files import load_config
+from sagejax.methods import make_loss
+from sagejax.methods.teacher import human_fixations, predict_log_density
+from sagejax.train.loop import train_and_evaluate
+
+REPO = pathlib.Path(__file__).parent.parent
+CONFIG_PATH = REPO / "configs" / "teacher_unet.py"
+MIT_EPS = 2.2204e-16
+
+
+class PixelLogits(nnx.Module):
+    """A 'model' returning fixed per-pixel logits, so the loss can be checked against NumPy exactly."""
+
+    def __init__(self, logits):
+        self.logits = nnx.Param(jnp.asarray(logits))
+
+    def __call__(self, images):
+        del images
+        return self.logits[...]
+
+
+def _np_loss(logits, density, fixations, w_kld, w_cc, w_nss):
+    """Float64 reference: softmax over pixels, then MIT KLD, CC and NSS (population std), batch means."""
+    b = logits.shape[0]
+    flat = logits.reshape(b, -1).astype(np.float64)
+    p = np.exp(flat - flat.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    g = density.reshape(b, -1).astype(np.float64)
+    g = g / np.where(g.sum(1, keepdims=True) > 0, g.sum(1, keepdims=True), 1)
+    kld = (g * np.log(MIT_EPS + g / (p + MIT_EPS))).sum(1)
+    zp = (p - p.mean(1, keepdims=True)) / p.std(1, keepdims=True)
+    zg_std = g.std(1, keepdims=True)
+    zg = np.where(zg_std > 0, (g - g.mean(1, keepdims=True)) / np.where(zg_std > 0, zg_std, 1), 0)
+    cc = (zp * zg).mean(1)
+    f = fixations.reshape(b, -1) > 0
+    nss = np.array([zp[i][f[i]].mean() if f[i].any() else 0.0 for i in range(b)])
+    return w_kld * kld.mean() - w_cc * cc.mean() - w_nss * nss.mean()
+
+
+def _method(**overrides):
+    config = load_config(CONFIG_PATH, "").method
+    config.unlock()
+    config.update(overrides)
+    return config
+
+
+def test_teacher_loss_matches_numpy_reference():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(3, 8, 6, 1)).astype(np.float32)
+    density = rng.uniform(size=(3, 8, 6)).astype(np.float32)
+    fixations = (rng.uniform(size=(3, 8, 6)) > 0.8).astype(np.float32)
+    method = _method(w_kld=1.0, w_cc=0.5, w_nss=0.25)
+    batch = {"image": np.zeros((3, 8, 6, 3), np.float32), "density": density, "fixations": fixations}
+    loss, metrics = jax.jit(make_loss(method))(PixelLogits(logits), batch, jax.random.key(0))
+    expected = _np_loss(logits[..., 0], density, fixations, 1.0, 0.5, 0.25)
+    np.testing.assert_allclose(float(loss), expected, rtol=2e-5, atol=1e-6)
+    assert set(metrics) == {"kld", "cc", "nss"}
+
+
+def test_predicted_density_sums_to_one_per_image():
+    model = models.create_model("unet", num_classes=1, rngs=nnx.Rngs(0), base_width=4, depth=2)
+    images = jax.random.uniform(jax.random.key(1), (2, 16, 12, 3))
+    log_density = predict_log_density(model, images)
+    assert log_density.shape == (2, 16, 12)
+    np.testing.assert_allclose(np.exp(np.asarray(log_density, np.float64)).sum(axis=(1, 2)), 1.0, rtol=1e-5)
+
+
+def test_a_model_with_several_output_channels_is_refused():
+    model = models.create_model("unet", num_classes=2, rngs=nnx.Rngs(0), base_width=4, depth=1)
+    with pytest.raises(ValueError, match=r"\(B, H, W, 1\)"):
+        predict_log_density(model, jnp.zeros((1, 8, 8, 3)))
+
+
+def test_fixations_are_read_or_derived_from_the_map():
+    density = np.array([[[0.0, 0.2], [0.5, 1.0]], [[0.0, 0.0], [0.0, 0.0]]], np.float32)
+    stored = np.array([[[1, 0], [0, 0]], [[0, 1], [0, 0]]], np.uint8)
+    batch = {"density": density, "fixations": stored}
+    np.testing.assert_array_equal(human_fixations(batch, _method()), stored)
+    derived = human_fixations(batch, _method(fixations_key="", fixation_threshold=0.5))
+    np.testing.assert_array_equal(derived, [[[0, 0], [1, 1]], [[0, 0], [0, 0]]])  # an all-zero map has none
+
+
+@pytest.mark.parametrize("case", ["zero_map", "constant_logits", "peaked_logits"])
+def test_gradients_are_finite_at_the_edges(case):
+    logits = np.zeros((2, 8, 8, 1), np.float32)
+    density = np.random.default_rng(0).uniform(size=(2, 8, 8)).astype(np.float32)
+    if case == "zero_map":
+        density[:] = 0
+    if case == "peaked_logits":
+        logits[:, 3, 3] = 80.0  # nearly all mass on one pixel
+    batch = {"image": np.zeros((2, 8, 8, 3)), "density": density, "fixations": (density > 0.5).astype(np.float32)}
+    loss_fn = make_loss(_method())
+
+    def loss_of(logits):
+        return loss_fn(PixelLogits(logits), batch, None)[0]
+
+    value, grad = jax.value_and_grad(loss_of)(jnp.asarray(logits))
+    assert np.isfinite(float(value)) and np.all(np.isfinite(np.asarray(grad)))
+
+
+def test_negative_weights_are_refused():
+    with pytest.raises(ValueError, match="w_nss"):
+        make_loss(_method(w_nss=-1.0))
+
+
+@pytest.fixture(scope="module")
+def attention_dir(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("tfds"))
+    data.build_dataset("mnist_attention", data_dir=path, max_examples_per_split=128)
+    return path
+
+
+def _teacher_config(data_dir, variant="smoke", **train):
+    config = load_config(CONFIG_PATH, variant)
+    config.data.data_dir = data_dir
+    config.eval.batch_size = 32
+    for key, value in train.items():
+        setattr(config.train, key, value)
+    return config
+
+
+def test_teacher_run_reports_every_metric_with_both_baselines(attention_dir, tmp_path):
+    results = train_and_evaluate(_teacher_config(attention_dir), str(tmp_path))
+    names = ("AUC-Judd", "AUC-Borji", "sAUC", "NSS", "CC", "KLD", "SIM", "IG")
+    for prefix in ("", "centre_bias/", "uniform/"):
+        for name in names:
+            assert np.isfinite(results[f"eval/validation/{prefix}{name}"]), (prefix, name)
+    assert results["eval/validation/uniform/CC"] == 0.0 and results["eval/validation/uniform/NSS"] == 0.0
+    table = (tmp_path / "results.md").read_text()
+    for row in ("| validation |", "| validation/centre_bias |", "| validation/uniform |"):
+        assert row in table
+    assert json.loads((tmp_path / "results.json").read_text())["step"] == 6
+    events = list((tmp_path / "tensorboard").glob("events.*"))
+    assert events and max(e.stat().st_size for e in events) > 10_000  # image panels were written
+
+
+def test_trained_teacher_beats_centre_bias_and_uniform_on_nss_and_cc(attention_dir, tmp_path):
+    config = _teacher_config(attention_dir, steps=120, eval_every_steps=1000, checkpoint_every_steps=1000)
+    config.model.kwargs.base_width = 8
+    config.optim.lr = 3e-3
+    config.optim.warmup_steps = 10
+    results = train_and_evaluate(config, str(tmp_path))
+    for metric in ("NSS", "CC"):
+        teacher = results[f"eval/validation/{metric}"]
+        assert teacher > results[f"eval/validation/centre_bias/{metric}"] + 0.1, metric
+        assert teacher > results[f"eval/validation/uniform/{metric}"] + 0.1, metric
+
+
+def test_a_dataset_without_the_human_map_is_named(attention_dir, tmp_path):
+    config = _teacher_config(attention_dir)
+    config.method.density_key = "gaze"
+    with pytest.raises(ValueError, match="no feature 'gaze'"):
+        train_and_evaluate(config, str(tmp_path))
+
+
+def test_decoy_variant_derives_fixations_from_the_stroke_maps():
+    config = load_config(CONFIG_PATH, "decoy")
+    assert (config.data.name, config.method.density_key, config.method.fixations_key) == ("decoy_mnist", "saliency", "")
+    assert config.data.train_split == "train[:500]"
