@@ -5,6 +5,11 @@ Run (default = SAGE, ResNet-18 of width 16 with the ImageNet stem, gray-swatch d
 Variants: `:xent`, `:xent_aug`, `:cyborg`, `:sage`, `:sage_inverted`; add `,texture` for the
 high-frequency decoy, `,small_stem` for the 32×32-stem ResNet-18 (about 4× slower on CPU) and
 `,vit` for ViT-tiny, e.g. `--config configs/sage_decoy.py:xent,texture`.
+`,teacher_maps` trains on a saliency teacher's maps instead of the built-in ones: train the teacher on 500
+annotated images and label the train split first (README, "Teacher maps for SAGE"):
+  python -m sagejax.main --config configs/teacher_unet.py:decoy --workdir workdirs/teacher_decoy
+  python -m sagejax.label --teacher_workdir workdirs/teacher_decoy --dataset decoy_mnist \
+      --dataset_config texture_32_rgb --split train --output_dir workdirs/labels/decoy_texture
 `:smoke` shrinks everything for a CPU check (tens of seconds).
 Expected: a plain cross-entropy model learns the decoy and loses accuracy on `test` (random
 decoy) against `test_clean`; see the README's comparison table for measured numbers.
@@ -13,7 +18,8 @@ decoy) against `test_clean`; see the README's comparison table for measured numb
 import ml_collections
 
 METHODS = ("xent", "xent_aug", "cyborg", "sage", "sage_inverted")
-OPTIONS = ("texture", "small_stem", "vit", "smoke")
+OPTIONS = ("texture", "small_stem", "vit", "teacher_maps", "smoke")
+TEACHER_LABELS = "workdirs/labels/decoy_{family}"  # where `teacher_maps` reads the teacher-labeled train split
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -35,6 +41,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.data.train_split = "train"
     config.data.train_exclude_attack_types = ()  # attack types left out of training (leave-one-out protocols)
     config.data.num_classes = 10
+    config.data.train_dir = ""  # a TFDS folder (e.g. written by sagejax.label) to train on; "" = the split above
+    config.data.saliency_feature = "saliency"  # the training feature SAGE reads as its saliency map
 
     config.model = ml_collections.ConfigDict()
     config.model.name = "vit_tiny" if "vit" in variants else "resnet18"
@@ -91,6 +99,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.mesh = ml_collections.ConfigDict()
     config.mesh.axes = ml_collections.ConfigDict({"data": -1})
 
+    if "teacher_maps" in variants:
+        family = "texture" if "texture" in variants else "swatch"
+        config.data.train_dir = TEACHER_LABELS.format(family=family)
+        config.data.saliency_feature = "teacher_saliency"
     if "smoke" in variants:
         if "vit" not in variants:
             config.model.kwargs.width = 4

@@ -1,0 +1,381 @@
+r"""Labels a dataset split with a trained saliency teacher's maps, written as a new TFDS dataset (array_record).
+
+  python -m sagejax.label --teacher_workdir W --dataset NAME [--dataset_config C] --split S --output_dir D
+
+Every example keeps its original features and gains `teacher_saliency` (the teacher's pixel density at
+--resolution, divided by its maximum, uint8 0..255) and `teacher_fixations` (1 at --num_fixations points drawn
+from that map with the seed (--seed, example index), else 0). The split is cut into contiguous shards;
+process p of P writes shards p, p + P, ...; each shard file appears atomically once complete, so a rerun after a
+crash labels only the missing shards and the result is byte-identical to an uninterrupted run. The teacher runs
+jitted with the batch split over this process's devices. A finished split is not relabeled without --overwrite.
+Read the result with `sagejax.data.make_loader(name="tfds_dir", data_dir=D, split=S, ...)`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import tensorflow_datasets as tfds
+import tqdm
+from jax.experimental import multihost_utils
+
+from sagejax import data
+from sagejax.data import tfds_writer
+from sagejax.methods.teacher import predict_log_density
+from sagejax.train import checkpoint
+from sagejax.train.loop import build_model
+from sagejax.train.mesh import batch_sharding, make_mesh, replicated
+from sagejax.train.optim import make_optimizer
+from sagejax.train.state import create_train_state, merge_model
+
+MAP_KEY, FIXATIONS_KEY = "teacher_saliency", "teacher_fixations"
+EXAMPLES_PER_SHARD = 1024  # for --num_shards=0 (automatic)
+_END = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class Teacher:
+    """A trained teacher restored from its workdir: its config, NNX graph, arrays and checkpoint step."""
+
+    workdir: str
+    config: ml_collections.ConfigDict
+    graphdef: object
+    params: object
+    model_state: object
+    step: int
+
+
+def load_teacher(workdir: str, mesh) -> Teacher:
+    """The newest checkpoint of a `method.name = "teacher"` run in `workdir`, replicated over `mesh`."""
+    workdir = os.path.abspath(os.path.expanduser(workdir))
+    config_path = os.path.join(workdir, "config.json")
+    if not os.path.exists(config_path):
+        raise FileNotFoundError(f"{config_path} not found; --teacher_workdir must be a sagejax.main run directory")
+    with open(config_path, encoding="utf-8") as f:
+        config = ml_collections.ConfigDict(json.load(f)["config"])
+    if config.method.name != "teacher":
+        raise ValueError(f"the run in {workdir} trained method {config.method.name!r}, not a saliency teacher")
+    manager = checkpoint.make_manager(workdir)
+    try:
+        step = manager.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"no checkpoint in {os.path.join(workdir, 'checkpoints')}")
+        graphdef, state = create_train_state(build_model(config), make_optimizer(config.optim, config.train.steps))
+        abstract = checkpoint.abstract_like(state, jax.tree.map(lambda _: replicated(mesh), state))
+        state = checkpoint.restore_state(manager, abstract, step=step)
+    finally:
+        manager.close()
+    return Teacher(workdir, config, graphdef, state.params, state.model_state, int(step))
+
+
+def make_map_fn(teacher: Teacher, mesh, resolution: tuple[int, int] | None):
+    """Jitted uint8 images (B, H, W, C) → (maps uint8 (B, h, w), finite (B,), peak (B,)): the teacher's density
+    resized to `resolution` (None = input size), divided by its maximum and scaled to 0..255."""
+
+    def map_fn(params, model_state, images):
+        model = merge_model(teacher.graphdef, params, model_state)
+        model.eval()
+        density = jnp.exp(predict_log_density(model, images.astype(jnp.float32) / 255))
+        if resolution is not None and tuple(resolution) != density.shape[1:]:
+            density = jax.image.resize(density, (density.shape[0], *resolution), "linear", antialias=True)
+        finite = jnp.all(jnp.isfinite(density), axis=(1, 2))
+        peak = jnp.max(density, axis=(1, 2))
+        scaled = density / jnp.where(peak > 0, peak, 1.0)[:, None, None]
+        maps = jnp.round(255 * jnp.clip(jnp.nan_to_num(scaled), 0.0, 1.0)).astype(jnp.uint8)
+        return maps, finite, peak
+
+    return jax.jit(
+        map_fn, in_shardings=(replicated(mesh), replicated(mesh), batch_sharding(mesh)), out_shardings=replicated(mesh)
+    )
+
+
+def derive_fixations(saliency_map: np.ndarray, *, count: int, seed: int, index: int) -> np.ndarray:
+    """A 0/1 uint8 map of `count` pixels drawn with replacement from `saliency_map` ∝ its values, seeded by
+    (seed, index), so it depends on the example alone (not on batching, sharding or the process)."""
+    p = saliency_map.astype(np.float64).ravel()
+    drawn = np.random.default_rng((seed, index)).choice(p.size, size=count, p=p / p.sum())
+    fixations = np.zeros(p.size, np.uint8)
+    fixations[drawn] = 1
+    return fixations.reshape(saliency_map.shape)
+
+
+def labeled_features(source_features, map_shape: tuple[int, int]) -> tfds.features.FeaturesDict:
+    """The source features plus the teacher's map and its derived fixations."""
+    return tfds.features.FeaturesDict(
+        {
+            **dict(source_features.items()),
+            MAP_KEY: tfds.features.Tensor(
+                shape=map_shape, dtype=np.uint8, doc="teacher's pixel density divided by its maximum, 0..255"
+            ),
+            FIXATIONS_KEY: tfds.features.Tensor(
+                shape=map_shape, dtype=np.uint8, doc="1 at points drawn from teacher_saliency, else 0"
+            ),
+        }
+    )
+
+
+def _validate(finite: np.ndarray, peak: np.ndarray, indices, split: str) -> None:
+    """Raises naming the first example whose teacher map is not finite or is all zero."""
+    for ok, top, index in zip(finite, peak, indices):
+        if not ok:
+            raise ValueError(f"the teacher's map of {split} example {index} is not finite; nothing written for it")
+        if top <= 0:
+            raise ValueError(f"the teacher's map of {split} example {index} is empty (all zero); nothing written")
+
+
+def _settings_path(output_dir: str, split: str) -> str:
+    return os.path.join(output_dir, f"labeling-{split}.json")
+
+
+def _check_settings(output_dir: str, split: str, settings: dict) -> None:
+    """Records the labeling settings; a rerun into the same folder must use the same ones (else mixed shards)."""
+    path = _settings_path(output_dir, split)
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            previous = json.load(f)
+        changed = sorted(k for k in settings.keys() | previous.keys() if settings.get(k) != previous.get(k))
+        if changed:
+            raise ValueError(
+                f"{output_dir} holds a partial labeling of {split!r} with other settings ({changed}); "
+                "use another --output_dir or --overwrite"
+            )
+    elif jax.process_index() == 0:
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            json.dump(settings, f, indent=2, sort_keys=True)
+        os.replace(path + ".tmp", path)
+
+
+def _remove_split(output_dir: str, dataset_name: str, split: str) -> None:
+    """Deletes this split's shards and settings (for --overwrite); other splits and files stay."""
+    for path in glob.glob(os.path.join(output_dir, f"{dataset_name}-{split}.array_record-*")):
+        os.remove(path)
+    if os.path.exists(_settings_path(output_dir, split)):
+        os.remove(_settings_path(output_dir, split))
+
+
+def _finished(output_dir: str, split: str) -> bool:
+    if not os.path.exists(os.path.join(output_dir, "dataset_info.json")):
+        return False
+    return split in tfds.builder_from_directory(output_dir).info.splits
+
+
+def label_split(
+    *,
+    teacher_workdir: str,
+    dataset: str,
+    split: str,
+    output_dir: str,
+    data_dir: str = "~/tensorflow_datasets",
+    dataset_config: str | None = None,
+    resolution: tuple[int, int] | None = None,
+    num_shards: int = 0,
+    batch_size: int = 64,
+    num_fixations: int = 16,
+    seed: int = 0,
+    overwrite: bool = False,
+    devices=None,
+    process_index: int | None = None,
+    process_count: int | None = None,
+    on_shard_written=None,
+    progress: bool = True,
+) -> dict:
+    """Labels `split` of `dataset` into `output_dir` (see the module docstring); returns counts and images/s.
+
+    `devices` = the devices this process runs the teacher on (default its local ones); `on_shard_written(shard)`
+    is called after each shard is on disk.
+    """
+    output_dir = os.path.abspath(os.path.expanduser(output_dir))
+    process_index = jax.process_index() if process_index is None else process_index
+    process_count = jax.process_count() if process_count is None else process_count
+    mesh = make_mesh({"data": -1}, devices=list(devices or jax.local_devices()))
+    if batch_size <= 0 or batch_size % mesh.size:
+        raise ValueError(f"batch_size {batch_size} must be a positive multiple of the {mesh.size} devices")
+    if num_fixations <= 0:
+        raise ValueError(f"num_fixations must be positive, got {num_fixations}")
+    builder = data.build_dataset(dataset, data_dir=os.path.expanduser(data_dir), config=dataset_config)
+    if split not in builder.info.splits:
+        raise ValueError(f"{builder.info.full_name} has no split {split!r}; splits: {sorted(builder.info.splits)}")
+    if "image" not in builder.info.features:
+        raise ValueError(f"{builder.info.full_name} has no 'image' feature to label")
+    dataset_name = f"{builder.name}_teacher"
+    if _finished(output_dir, split):
+        if not overwrite:
+            raise FileExistsError(
+                f"{output_dir} already holds the finished split {split!r}; pass --overwrite to relabel"
+            )
+        if process_index == 0:
+            _remove_split(output_dir, dataset_name, split)
+        if jax.process_count() > 1:  # no process looks for finished shards before they are gone
+            multihost_utils.sync_global_devices("sagejax.label: old split removed")
+    os.makedirs(output_dir, exist_ok=True)
+
+    teacher = load_teacher(teacher_workdir, mesh)
+    image_shape = tuple(builder.info.features["image"].shape)
+    map_shape = tuple(resolution) if resolution else image_shape[:2]
+    probe = jax.ShapeDtypeStruct((batch_size, *image_shape), np.uint8)
+    try:  # compiled before the timer starts; a teacher that cannot take these images fails here
+        map_fn = make_map_fn(teacher, mesh, map_shape).lower(teacher.params, teacher.model_state, probe).compile()
+    except Exception as error:  # shape mismatches surface as several exception types
+        raise ValueError(
+            f"the teacher in {teacher.workdir} cannot label images of shape {image_shape}: {error}"
+        ) from error
+
+    source = builder.as_data_source(split=split)
+    num_shards = num_shards or max(process_count, -(-len(source) // EXAMPLES_PER_SHARD))
+    ranges = tfds_writer.shard_ranges(num_examples=len(source), num_shards=num_shards)
+    features = labeled_features(builder.info.features, map_shape)
+    settings = {
+        "teacher_workdir": teacher.workdir,
+        "teacher_step": teacher.step,
+        "source": builder.info.full_name,
+        "split": split,
+        "map_shape": list(map_shape),
+        "num_shards": num_shards,
+        "num_fixations": num_fixations,
+        "seed": seed,
+    }
+    _check_settings(output_dir, split, settings)
+
+    def path(shard):
+        return tfds_writer.shard_path(
+            output_dir=output_dir, dataset_name=dataset_name, split=split, shard=shard, num_shards=num_shards
+        )
+
+    todo = [s for s in range(process_index, num_shards, process_count) if not tfds_writer.is_complete(path(s))]
+    total = sum(ranges[s][1] - ranges[s][0] for s in todo)
+
+    def dispatched():
+        """(shard, is its last batch, indices, examples, teacher outputs) per batch; the teacher call is
+        asynchronous, so taking the next item starts the devices on it."""
+        for shard in todo:
+            first, stop = ranges[shard]
+            for begin in range(first, stop, batch_size):
+                indices = list(range(begin, min(begin + batch_size, stop)))
+                examples = [source[i] for i in indices]
+                padding = [examples[-1]["image"]] * (batch_size - len(indices))
+                images = np.stack([ex["image"] for ex in examples] + padding)
+                outputs = map_fn(teacher.params, teacher.model_state, images)
+                yield shard, indices[-1] == stop - 1, indices, examples, outputs
+
+    start_time = time.perf_counter()
+    records = []
+    with tqdm.tqdm(total=total, unit="img", desc=f"labeling {split}", disable=not progress) as bar:
+        for shard, last, indices, examples, outputs in _one_ahead(dispatched()):  # host work overlaps the devices
+            maps, finite, peak = jax.device_get(outputs)
+            _validate(finite[: len(indices)], peak[: len(indices)], indices, split)
+            for i, example, saliency_map in zip(indices, examples, maps):
+                fixations = derive_fixations(saliency_map, count=num_fixations, seed=seed, index=i)
+                records.append(
+                    tfds_writer.serialize(features, {**example, MAP_KEY: saliency_map, FIXATIONS_KEY: fixations})
+                )
+            bar.update(len(indices))
+            if last:
+                tfds_writer.write_shard(path=path(shard), records=records)
+                records = []
+                if on_shard_written is not None:
+                    on_shard_written(shard)
+    seconds = time.perf_counter() - start_time
+
+    if process_index == 0:
+        _wait_for_shards([path(s) for s in range(num_shards)])
+        tfds_writer.write_metadata(
+            output_dir=output_dir,
+            dataset_name=dataset_name,
+            features=features,
+            split=split,
+            shard_lengths=[stop - begin for begin, stop in ranges],
+            description=(
+                f"{builder.info.full_name} with saliency-teacher labels: teacher = {teacher.workdir} at step "
+                f"{teacher.step}; {MAP_KEY} = its pixel density at {map_shape[0]}x{map_shape[1]} divided by the "
+                f"maximum, x255; {FIXATIONS_KEY} = {num_fixations} points drawn from it, seed (seed={seed}, index)."
+            ),
+            supervised_keys=builder.info.supervised_keys,
+        )
+    return {"images": total, "seconds": seconds, "images_per_s": total / seconds if seconds > 0 else float("nan")}
+
+
+def _one_ahead(items):
+    """Yields each item only after producing the next one (so the next batch is already on the devices)."""
+    iterator = iter(items)
+    current = next(iterator, _END)
+    while current is not _END:
+        upcoming = next(iterator, _END)
+        yield current
+        current = upcoming
+
+
+def _wait_for_shards(paths: list[str], *, poll_s: float = 5.0) -> None:
+    """Blocks until every shard file exists (other processes write theirs), printing what it waits for."""
+    missing = [p for p in paths if not tfds_writer.is_complete(p)]
+    while missing:
+        print(f"waiting for {len(missing)} shards from other processes, e.g. {missing[0]}", flush=True)
+        time.sleep(poll_s)
+        missing = [p for p in missing if not tfds_writer.is_complete(p)]
+
+
+def _parse_resolution(text: str) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        h, w = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--resolution must look like 64x64 (height x width), got {text!r}") from None
+    if h <= 0 or w <= 0:
+        raise ValueError(f"--resolution must be positive, got {text!r}")
+    return h, w
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)
+    tfds.disable_progress_bar()
+    if os.environ.get("SAGEJAX_DISTRIBUTED") == "1":
+        jax.distributed.initialize()
+    stats = label_split(
+        teacher_workdir=FLAGS.teacher_workdir,
+        dataset=FLAGS.dataset,
+        split=FLAGS.split,
+        output_dir=FLAGS.output_dir,
+        data_dir=FLAGS.data_dir,
+        dataset_config=FLAGS.dataset_config or None,
+        resolution=_parse_resolution(FLAGS.resolution),
+        num_shards=FLAGS.num_shards,
+        batch_size=FLAGS.batch_size,
+        num_fixations=FLAGS.num_fixations,
+        seed=FLAGS.seed,
+        overwrite=FLAGS.overwrite,
+    )
+    print(
+        f"process {jax.process_index()}: labeled {stats['images']} images in {stats['seconds']:.1f} s "
+        f"({stats['images_per_s']:.1f} images/s) into {FLAGS.output_dir}",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    from absl import app, flags, logging
+
+    flags.DEFINE_string("teacher_workdir", None, "Run directory of a trained teacher (configs/teacher_unet.py).")
+    flags.DEFINE_string("dataset", None, "Dataset to label: a registered builder name (sagejax.data.BUILDERS).")
+    flags.DEFINE_string("dataset_config", "", "Builder config of --dataset ('' = its default).")
+    flags.DEFINE_string("data_dir", "~/tensorflow_datasets", "TFDS data_dir holding --dataset.")
+    flags.DEFINE_string("split", None, "Split to label.")
+    flags.DEFINE_string("output_dir", None, "Folder of the labeled dataset (several splits may share it).")
+    flags.DEFINE_string("resolution", "", "Map size HxW, e.g. 64x64; '' = the image size.")
+    flags.DEFINE_integer("num_shards", 0, f"Shards of the split; 0 = one per {EXAMPLES_PER_SHARD} examples.")
+    flags.DEFINE_integer("batch_size", 64, "Images per teacher call on this process (multiple of its devices).")
+    flags.DEFINE_integer("num_fixations", 16, "Fixation points drawn from each teacher map.")
+    flags.DEFINE_integer("seed", 0, "Seed of the fixation draws (with each example's index).")
+    flags.DEFINE_bool("overwrite", False, "Relabel a split that is already finished in --output_dir.")
+    flags.mark_flags_as_required(["teacher_workdir", "dataset", "split", "output_dir"])
+    FLAGS = flags.FLAGS
+    app.run(main)

@@ -1,0 +1,211 @@
+"""The labeling pipeline: deterministic, resumable after a kill, device-count independent, validated, readable."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from sagejax import data, label
+from sagejax.config_files import load_config
+from sagejax.train.loop import train_and_evaluate, train_fields
+
+REPO = pathlib.Path(__file__).parent.parent
+NUM_SHARDS = 4
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """Tiny mnist_attention and Decoy MNIST (32×32 RGB both) and a teacher trained for a few steps on the first."""
+    data_dir = str(tmp_path_factory.mktemp("tfds"))
+    data.build_dataset("mnist_attention", data_dir=data_dir, max_examples_per_split=40)
+    data.build_dataset("decoy_mnist", data_dir=data_dir, config="swatch_32_rgb", max_examples_per_split=48)
+    config = load_config(REPO / "configs" / "teacher_unet.py", "smoke")
+    config.data.data_dir = data_dir
+    teacher_dir = str(tmp_path_factory.mktemp("teacher"))
+    train_and_evaluate(config, teacher_dir)
+    return {"data_dir": data_dir, "teacher": teacher_dir}
+
+
+def _label(setup, output_dir, **kwargs):
+    args = dict(
+        teacher_workdir=setup["teacher"],
+        dataset="mnist_attention",
+        split="unlabeled",
+        output_dir=str(output_dir),
+        data_dir=setup["data_dir"],
+        num_shards=NUM_SHARDS,
+        batch_size=8,
+        progress=False,
+    )
+    return label.label_split(**{**args, **kwargs})
+
+
+def _files(folder):
+    """Every file of a folder and its bytes (settings included)."""
+    return {p.name: p.read_bytes() for p in sorted(pathlib.Path(folder).iterdir())}
+
+
+def test_labeling_twice_gives_byte_identical_datasets(setup, tmp_path):
+    stats = _label(setup, tmp_path / "a")
+    _label(setup, tmp_path / "b")
+    first = _files(tmp_path / "a")
+    assert sum(name.startswith("mnist_attention_teacher-unlabeled.array_record") for name in first) == NUM_SHARDS
+    assert {"dataset_info.json", "features.json"} <= set(first)
+    assert first == _files(tmp_path / "b")
+    assert stats["images"] == 40 and stats["images_per_s"] > 0
+
+
+def test_output_keeps_the_source_features_and_adds_valid_maps(setup, tmp_path):
+    _label(setup, tmp_path, resolution=(16, 16))
+    labeled = data.get_builder("tfds_dir", data_dir=str(tmp_path)).as_data_source(split="unlabeled")
+    source = data.get_builder("mnist_attention", data_dir=setup["data_dir"]).as_data_source(split="unlabeled")
+    assert len(labeled) == len(source) == 40
+    for i in (0, 17, 39):
+        ex, original = labeled[i], source[i]
+        for key, value in original.items():
+            np.testing.assert_array_equal(ex[key], value)
+        saliency_map, fixations = ex[label.MAP_KEY], ex[label.FIXATIONS_KEY]
+        assert saliency_map.shape == fixations.shape == (16, 16) and saliency_map.dtype == np.uint8
+        assert saliency_map.max() == 255  # divided by its maximum
+        assert fixations.any() and np.all(saliency_map[fixations > 0] > 0)  # drawn where the map is positive
+    batch = next(
+        iter(
+            data.make_loader(
+                name="tfds_dir",
+                data_dir=str(tmp_path),
+                split="unlabeled",
+                batch_size=8,
+                seed=0,
+                shuffle=False,
+                num_epochs=1,
+            )
+        )
+    )
+    assert batch[label.MAP_KEY].dtype == np.float32 and batch[label.MAP_KEY].max() == 1.0
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(setup, tmp_path):
+    """SIGKILL right after shard 1 is on disk, with a half-written shard 2 left behind; a rerun labels the rest."""
+    killed = tmp_path / "killed"
+    script = (
+        "import os, signal, sys\n"
+        "from sagejax import label\n"
+        "def die(shard):\n"
+        "    if shard == 1:\n"
+        "        path = label.tfds_writer.shard_path(output_dir=sys.argv[1], dataset_name='mnist_attention_teacher',"
+        " split='unlabeled', shard=2, num_shards=4)\n"
+        "        open(path + '.incomplete', 'wb').write(b'partial')\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        f"label.label_split(teacher_workdir={setup['teacher']!r}, dataset='mnist_attention', split='unlabeled', "
+        f"output_dir=sys.argv[1], data_dir={setup['data_dir']!r}, num_shards=4, batch_size=8, progress=False, "
+        "on_shard_written=die)\n"
+    )
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, "-c", script, str(killed)], cwd=REPO, env=env, capture_output=True)
+    assert result.returncode == -9, result.stderr.decode()[-2000:]
+    names = sorted(p.name for p in killed.iterdir())
+    assert "dataset_info.json" not in names and any(n.endswith(".incomplete") for n in names)
+    written = []
+    _label(setup, killed, on_shard_written=written.append)
+    assert written == [2, 3]  # the finished shards 0 and 1 were skipped
+    _label(setup, tmp_path / "whole")
+    assert _files(killed) == _files(tmp_path / "whole")
+
+
+def test_eight_devices_label_like_one(setup, tmp_path, devices):
+    _label(setup, tmp_path / "one", devices=devices[:1])
+    _label(setup, tmp_path / "eight", devices=devices)
+    assert _files(tmp_path / "one") == _files(tmp_path / "eight")
+
+
+def test_processes_write_disjoint_shards_and_match_a_single_process(setup, tmp_path):
+    written = {0: [], 1: []}
+    for index in (1, 0):  # process 0 writes the metadata once every shard is on disk
+        _label(setup, tmp_path / "two", process_index=index, process_count=2, on_shard_written=written[index].append)
+    assert written == {0: [0, 2], 1: [1, 3]}
+    _label(setup, tmp_path / "single")
+    assert _files(tmp_path / "two") == _files(tmp_path / "single")
+
+
+def test_a_finished_split_is_not_overwritten_unless_asked(setup, tmp_path):
+    _label(setup, tmp_path)
+    before = _files(tmp_path)
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        _label(setup, tmp_path)
+    _label(setup, tmp_path, overwrite=True)
+    assert _files(tmp_path) == before
+
+
+def test_resuming_with_other_settings_is_refused(setup, tmp_path):
+    def stop_after_first(shard):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _label(setup, tmp_path, on_shard_written=stop_after_first)
+    with pytest.raises(ValueError, match="num_fixations"):
+        _label(setup, tmp_path, num_fixations=3)
+
+
+def test_invalid_maps_are_named():
+    with pytest.raises(ValueError, match="example 12 is not finite"):
+        label._validate(np.array([True, False]), np.array([1.0, 1.0]), [11, 12], "train")
+    with pytest.raises(ValueError, match="example 11 is empty"):
+        label._validate(np.array([True, True]), np.array([0.0, 1.0]), [11, 12], "train")
+
+
+def test_bad_arguments_are_named(setup, tmp_path):
+    with pytest.raises(ValueError, match="multiple of the 8 devices"):
+        _label(setup, tmp_path, batch_size=4, devices=jax.devices())
+    with pytest.raises(ValueError, match="no split 'nope'"):
+        _label(setup, tmp_path, split="nope")
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        _label(setup, tmp_path, teacher_workdir=str(tmp_path / "missing"))
+
+
+def test_fixations_depend_on_the_example_alone():
+    saliency_map = np.zeros((8, 8), np.uint8)
+    saliency_map[2:4, 5:7] = 255
+    a = label.derive_fixations(saliency_map, count=5, seed=0, index=3)
+    np.testing.assert_array_equal(a, label.derive_fixations(saliency_map, count=5, seed=0, index=3))
+    assert a.sum() >= 1 and np.all(saliency_map[a > 0] > 0)
+
+
+def test_sage_trains_on_teacher_maps_in_place_of_the_stored_ones(setup, tmp_path):
+    labels = tmp_path / "labels"
+    _label(setup, labels, dataset="decoy_mnist", dataset_config="swatch_32_rgb", split="train")
+    config = load_config(REPO / "configs" / "sage_decoy.py", "sage,smoke,teacher_maps")
+    config.data.data_dir = setup["data_dir"]
+    config.data.train_dir = str(labels)
+    config.eval.batch_size = 32
+    batch = next(
+        iter(
+            data.make_loader(
+                name="tfds_dir", data_dir=str(labels), split="train", batch_size=8, seed=0, shuffle=False, num_epochs=1
+            )
+        )
+    )
+    fields = train_fields(config, batch)
+    np.testing.assert_array_equal(fields["saliency"], batch[label.MAP_KEY])
+    assert label.MAP_KEY not in fields and "valid" not in fields
+    results = train_and_evaluate(config, str(tmp_path / "run"))
+    assert 0.0 <= results["eval/test/accuracy"] <= 1.0
+
+
+def test_command_line_labels_and_then_refuses_to_overwrite(setup, tmp_path):
+    command = [
+        sys.executable, "-m", "sagejax.label", f"--teacher_workdir={setup['teacher']}", "--dataset=mnist_attention",
+        "--split=validation", f"--output_dir={tmp_path}", f"--data_dir={setup['data_dir']}", "--resolution=8x8",
+        "--batch_size=8",
+    ]  # fmt: skip
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    first = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "images/s" in first.stdout
+    shape = data.get_builder("tfds_dir", data_dir=str(tmp_path)).info.features[label.MAP_KEY].shape
+    assert tuple(shape) == (8, 8)
+    second = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    assert second.returncode != 0 and "--overwrite" in second.stderr
