@@ -1,5 +1,6 @@
 """The labeling pipeline: deterministic, resumable after a kill, device-count independent, validated, readable."""
 
+import json
 import os
 import pathlib
 import subprocess
@@ -209,3 +210,20 @@ def test_command_line_labels_and_then_refuses_to_overwrite(setup, tmp_path):
     assert tuple(shape) == (8, 8)
     second = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     assert second.returncode != 0 and "--overwrite" in second.stderr
+
+
+def test_labeling_benchmark_writes_both_rows(setup, tmp_path):
+    out = tmp_path / "bench.jsonl"
+    command = [
+        sys.executable, "-m", "sagejax.label_benchmark", f"--teacher_workdir={setup['teacher']}",
+        "--dataset=mnist_attention", "--split=unlabeled", f"--data_dir={setup['data_dir']}", "--batch_size=8",
+        "--repeats=2", f"--out={out}",
+    ]  # fmt: skip
+    result = subprocess.run(
+        command, cwd=REPO, env={**os.environ, "JAX_PLATFORMS": "cpu"}, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [row["stage"] for row in rows] == ["teacher forward", "labeling"]
+    assert rows[0]["fraction_of_forward"] == 1.0 and rows[1]["images"] == 40
+    assert all(row["images_per_s"] > 0 for row in rows) and "| labeling |" in result.stdout
