@@ -3,8 +3,9 @@ r"""Labels a dataset split with a trained saliency teacher's maps, written as a 
   python -m sagejax.label --teacher_workdir W --dataset NAME [--dataset_config C] --split S --output_dir D
 
 Every example keeps its original features and gains `teacher_saliency` (the teacher's pixel density at
---resolution, divided by its maximum, uint8 0..255) and `teacher_fixations` (1 at --num_fixations points drawn
-from that map with the seed (--seed, example index), else 0). The split is cut into contiguous shards;
+--resolution, divided by its maximum, uint8 0..255) and `teacher_fixations` (0/1, derived from that map by
+--fixation_rule: `points` = --num_fixations points drawn from it with the seed (--seed, example index), or
+`top_quantile` = its pixels at or above the --fixation_quantile quantile). The split is cut into contiguous shards;
 process p of P writes shards p, p + P, ...; each shard file appears atomically once complete, so a rerun after a
 crash labels only the missing shards and the result is byte-identical to an uninterrupted run. The teacher runs
 jitted with the batch split over this process's devices. A finished split is not relabeled without --overwrite.
@@ -97,9 +98,17 @@ def make_map_fn(teacher: Teacher, mesh, resolution: tuple[int, int] | None):
     )
 
 
-def derive_fixations(saliency_map: np.ndarray, *, count: int, seed: int, index: int) -> np.ndarray:
-    """A 0/1 uint8 map of `count` pixels drawn with replacement from `saliency_map` ∝ its values, seeded by
-    (seed, index), so it depends on the example alone (not on batching, sharding or the process)."""
+FIXATION_RULES = ("points", "top_quantile")
+
+
+def derive_fixations(
+    saliency_map: np.ndarray, *, rule: str = "points", count: int = 16, quantile: float = 0.9, seed: int, index: int
+) -> np.ndarray:
+    """A 0/1 uint8 fixation map from a non-empty `saliency_map`, depending on the example alone (not on batching,
+    sharding or the process): rule "points" = `count` pixels drawn with replacement ∝ the map, seeded by
+    (seed, index); "top_quantile" = the positive pixels at or above the map's `quantile` quantile."""
+    if rule == "top_quantile":
+        return ((saliency_map >= np.quantile(saliency_map, quantile)) & (saliency_map > 0)).astype(np.uint8)
     p = saliency_map.astype(np.float64).ravel()
     drawn = np.random.default_rng((seed, index)).choice(p.size, size=count, p=p / p.sum())
     fixations = np.zeros(p.size, np.uint8)
@@ -178,7 +187,9 @@ def label_split(
     resolution: tuple[int, int] | None = None,
     num_shards: int = 0,
     batch_size: int = 64,
+    fixation_rule: str = "points",
     num_fixations: int = 16,
+    fixation_quantile: float = 0.9,
     seed: int = 0,
     overwrite: bool = False,
     devices=None,
@@ -198,8 +209,12 @@ def label_split(
     mesh = make_mesh({"data": -1}, devices=list(devices or jax.local_devices()))
     if batch_size <= 0 or batch_size % mesh.size:
         raise ValueError(f"batch_size {batch_size} must be a positive multiple of the {mesh.size} devices")
+    if fixation_rule not in FIXATION_RULES:
+        raise ValueError(f"fixation_rule must be one of {FIXATION_RULES}, got {fixation_rule!r}")
     if num_fixations <= 0:
         raise ValueError(f"num_fixations must be positive, got {num_fixations}")
+    if not 0.0 <= fixation_quantile < 1.0:
+        raise ValueError(f"fixation_quantile must be in [0, 1), got {fixation_quantile}")
     builder = data.build_dataset(dataset, data_dir=os.path.expanduser(data_dir), config=dataset_config)
     if split not in builder.info.splits:
         raise ValueError(f"{builder.info.full_name} has no split {split!r}; splits: {sorted(builder.info.splits)}")
@@ -239,7 +254,9 @@ def label_split(
         "split": split,
         "map_shape": list(map_shape),
         "num_shards": num_shards,
+        "fixation_rule": fixation_rule,
         "num_fixations": num_fixations,
+        "fixation_quantile": fixation_quantile,
         "seed": seed,
     }
     _check_settings(output_dir, split, settings)
@@ -272,7 +289,14 @@ def label_split(
             maps, finite, peak = jax.device_get(outputs)
             _validate(finite[: len(indices)], peak[: len(indices)], indices, split)
             for i, example, saliency_map in zip(indices, examples, maps):
-                fixations = derive_fixations(saliency_map, count=num_fixations, seed=seed, index=i)
+                fixations = derive_fixations(
+                    saliency_map,
+                    rule=fixation_rule,
+                    count=num_fixations,
+                    quantile=fixation_quantile,
+                    seed=seed,
+                    index=i,
+                )
                 records.append(
                     tfds_writer.serialize(features, {**example, MAP_KEY: saliency_map, FIXATIONS_KEY: fixations})
                 )
@@ -284,6 +308,10 @@ def label_split(
                     on_shard_written(shard)
     seconds = time.perf_counter() - start_time
 
+    if fixation_rule == "points":
+        fixation_rule_text = f"{num_fixations} points drawn from it, seed (seed={seed}, index)"
+    else:
+        fixation_rule_text = f"its positive pixels at or above its {fixation_quantile} quantile"
     if process_index == 0:
         _wait_for_shards([path(s) for s in range(num_shards)])
         tfds_writer.write_metadata(
@@ -295,7 +323,7 @@ def label_split(
             description=(
                 f"{builder.info.full_name} with saliency-teacher labels: teacher = {teacher.workdir} at step "
                 f"{teacher.step}; {MAP_KEY} = its pixel density at {map_shape[0]}x{map_shape[1]} divided by the "
-                f"maximum, x255; {FIXATIONS_KEY} = {num_fixations} points drawn from it, seed (seed={seed}, index)."
+                f"maximum, x255; {FIXATIONS_KEY} = {fixation_rule_text}."
             ),
             supervised_keys=builder.info.supervised_keys,
         )
@@ -350,7 +378,9 @@ def main(argv):
         resolution=_parse_resolution(FLAGS.resolution),
         num_shards=FLAGS.num_shards,
         batch_size=FLAGS.batch_size,
+        fixation_rule=FLAGS.fixation_rule,
         num_fixations=FLAGS.num_fixations,
+        fixation_quantile=FLAGS.fixation_quantile,
         seed=FLAGS.seed,
         overwrite=FLAGS.overwrite,
     )
@@ -373,7 +403,9 @@ if __name__ == "__main__":
     flags.DEFINE_string("resolution", "", "Map size HxW, e.g. 64x64; '' = the image size.")
     flags.DEFINE_integer("num_shards", 0, f"Shards of the split; 0 = one per {EXAMPLES_PER_SHARD} examples.")
     flags.DEFINE_integer("batch_size", 64, "Images per teacher call on this process (multiple of its devices).")
-    flags.DEFINE_integer("num_fixations", 16, "Fixation points drawn from each teacher map.")
+    flags.DEFINE_enum("fixation_rule", "points", list(FIXATION_RULES), "How teacher_fixations is derived.")
+    flags.DEFINE_integer("num_fixations", 16, "points: fixation points drawn from each teacher map.")
+    flags.DEFINE_float("fixation_quantile", 0.9, "top_quantile: pixels at or above this quantile are fixated.")
     flags.DEFINE_integer("seed", 0, "Seed of the fixation draws (with each example's index).")
     flags.DEFINE_bool("overwrite", False, "Relabel a split that is already finished in --output_dir.")
     flags.mark_flags_as_required(["teacher_workdir", "dataset", "split", "output_dir"])

@@ -173,6 +173,18 @@ def test_fixations_depend_on_the_example_alone():
     a = label.derive_fixations(saliency_map, count=5, seed=0, index=3)
     np.testing.assert_array_equal(a, label.derive_fixations(saliency_map, count=5, seed=0, index=3))
     assert a.sum() >= 1 and np.all(saliency_map[a > 0] > 0)
+    ramp = np.arange(100, dtype=np.uint8).reshape(10, 10)
+    top = label.derive_fixations(ramp, rule="top_quantile", quantile=0.9, seed=0, index=0)
+    np.testing.assert_array_equal(np.flatnonzero(top), np.arange(90, 100))  # the 10 % brightest pixels
+
+
+def test_top_quantile_rule_labels_the_brightest_pixels(setup, tmp_path):
+    _label(setup, tmp_path, fixation_rule="top_quantile", fixation_quantile=0.95)
+    example = data.get_builder("tfds_dir", data_dir=str(tmp_path)).as_data_source(split="unlabeled")[5]
+    saliency_map, fixations = example[label.MAP_KEY], example[label.FIXATIONS_KEY] > 0
+    assert fixations.any() and saliency_map[fixations].min() >= saliency_map[~fixations].max()
+    with pytest.raises(ValueError, match="fixation_rule"):
+        _label(setup, tmp_path / "other", fixation_rule="argmax")
 
 
 def test_sage_trains_on_teacher_maps_in_place_of_the_stored_ones(setup, tmp_path):
