@@ -22,12 +22,8 @@ BUILDERS = {
     "saliency_folder": SaliencyFolder,
 }
 TFDS_DIR = "tfds_dir"  # pseudo dataset name: data_dir is a written dataset folder, read as it is
-_UNIT_SCALED = (
-    "image",
-    "saliency",
-    "density",
-    "teacher_saliency",
-)  # stored as uint8 0..255, delivered as float32 in [0, 1]
+# Stored as uint8 0..255, delivered as float32 in [0, 1].
+_UNIT_SCALED = ("image", "saliency", "density", "teacher_saliency")
 
 
 def get_builder(

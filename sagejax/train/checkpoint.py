@@ -40,29 +40,21 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state, data_iterator
     step = manager.latest_step()
     if step is None:
         return None
+    return restore_state(manager, abstract_state, step=step, data_iterator=data_iterator)
+
+
+def restore_state(manager: ocp.CheckpointManager, abstract_state, *, step: int, data_iterator=None):
+    """Restores the train state of `step`, and the data position into `data_iterator` when given (without it,
+    e.g. to use a trained model); a damaged checkpoint raises RuntimeError naming it and is left in place."""
+    items = {"state": ocp.args.StandardRestore(abstract_state)}
+    if data_iterator is not None:
+        items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
     try:
-        restored = manager.restore(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract_state),
-                data=grain.checkpoint.CheckpointRestore(data_iterator),
-            ),
-        )
+        restored = manager.restore(step, args=ocp.args.Composite(**items))
     except Exception as error:  # orbax raises several types for damaged files
         raise RuntimeError(
             f"checkpoint at step {step} in {manager.directory} could not be restored ({error}); "
-            "move it aside to resume from an earlier step"
-        ) from error
-    return restored["state"]
-
-
-def restore_state(manager: ocp.CheckpointManager, abstract_state, *, step: int):
-    """Restores the train state of `step` alone (not the data position), e.g. to use a trained model."""
-    try:
-        restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
-    except Exception as error:  # orbax raises several types for damaged files
-        raise RuntimeError(
-            f"checkpoint at step {step} in {manager.directory} could not be restored ({error})"
+            "move it aside to use an earlier step"
         ) from error
     return restored["state"]
 

@@ -22,7 +22,8 @@ PANEL_COUNT = 8
 
 
 def eval_batches(config, eval_fn, state, mesh, split: str):
-    """Yields eval_fn's host outputs for each batch of a whole split, padding rows (valid=False) removed."""
+    """Yields eval_fn's host outputs for each batch of a whole split, padding rows (valid=False) removed; an output
+    may cover only the first rows of the batch (e.g. panel images)."""
     loader = data.make_loader(
         name=config.data.name,
         config=config.data.builder_config,
@@ -37,7 +38,7 @@ def eval_batches(config, eval_fn, state, mesh, split: str):
     )
     for batch in loader:
         out = jax.device_get(eval_fn(state.params, state.model_state, global_batch(mesh, numeric_fields(batch))))
-        yield {key: value[out["valid"]] for key, value in out.items()}
+        yield {key: value[out["valid"][: len(value)]] for key, value in out.items()}
 
 
 def numeric_fields(batch: dict) -> dict:
@@ -113,7 +114,7 @@ class SaliencyTask:
                 "prediction": jnp.exp(predict_log_density(model, batch["image"])),
                 "density": batch[method.density_key],
                 "fixations": human_fixations(batch, method),
-                "image": batch["image"],
+                "panel_image": batch["image"][:PANEL_COUNT],  # the rest of the images stay on the devices
                 "valid": batch["valid"],
             }
 
@@ -144,8 +145,6 @@ class SaliencyTask:
         weights, panels = [], {}
         for out in eval_batches(self.config, self.eval_fn, state, self.mesh, split):
             count = out["prediction"].shape[0]
-            if count == 0:
-                continue
             maps = {"": out["prediction"]}
             if split not in self._baselines:
                 shape = dict(height=out["prediction"].shape[1], width=out["prediction"].shape[2])
@@ -163,7 +162,7 @@ class SaliencyTask:
             weights.append(count)
             if not panels:
                 panels = {
-                    "eval_panels/image": out["image"][:PANEL_COUNT],
+                    "eval_panels/image": out["panel_image"],
                     "eval_panels/human": out["density"][:PANEL_COUNT],
                     "eval_panels/prediction": _max_normalised(out["prediction"][:PANEL_COUNT]),
                 }
