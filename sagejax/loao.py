@@ -1,6 +1,6 @@
 """Leave-one-attack-type-out: for each attack type, train without it and test on bona fide + it.
 
-`python -m sagejax.loao --config configs/sage_csv.py:sage,resnet50,pad --workdir workdirs/loao \
+`python -m sagejax.loao --config configs/sage_csv.py:sage,resnet50,pad=attack --workdir workdirs/loao \
     --config.data.manual_dir=/path/to/folder` trains one run per attack type found in the dataset
 (each in `workdir/<type>`, resumable), then writes `loao.json` and prints a markdown table of the
 held-out types' metrics with a mean ± std row. This is the open-set protocol of DESIGN §1.1.
@@ -30,12 +30,7 @@ def _define_flags() -> None:
 
 def attack_types(config) -> list[str]:
     """The attack-type names of the config's dataset (bona fide excluded)."""
-    builder = data.build_dataset(
-        config.data.name,
-        config=config.data.builder_config,
-        data_dir=os.path.expanduser(config.data.data_dir),
-        manual_dir=config.data.manual_dir or None,
-    )
+    builder = data.build(config.data)
     if "attack_type" not in builder.info.features:
         raise ValueError(f"{builder.info.full_name} has no attack_type feature: leave-one-attack-out needs one")
     return [name for name in builder.info.features["attack_type"].names if name != _NO_ATTACK]
@@ -47,9 +42,15 @@ def run_protocol(config, workdir: str) -> dict[str, dict[str, float]]:
     for held_out in attack_types(config):
         run_config = config.copy_and_resolve_references()
         run_config.data.train_exclude_attack_types = (held_out,)
-        run_config.eval.attack_types = (held_out,)
+        classifiers = [name for name, e in run_config.evals.items() if e.type == "classification"]
+        if not classifiers:
+            raise ValueError("leave-one-attack-type-out needs a classification evaluator in config.evals")
+        for name in classifiers:
+            run_config.evals[name].attack_types = (held_out,)
         metrics = train_and_evaluate(run_config, os.path.join(workdir, held_out))
-        results[held_out] = {key.split("/", 2)[-1]: value for key, value in metrics.items()}
+        # eval/<evaluator>/<split>/<metric> -> <metric> (one split), <split>/<metric> (several)
+        splits = {key.split("/")[2] for key in metrics}
+        results[held_out] = {key.split("/", 3 if len(splits) == 1 else 2)[-1]: v for key, v in metrics.items()}
     return results
 
 

@@ -6,7 +6,7 @@ from sagejax import compare
 
 
 def _run(test, clean):
-    return {"eval/test/accuracy": test, "eval/test_clean/accuracy": clean}
+    return {"eval/classification/test/accuracy": test, "eval/classification/test_clean/accuracy": clean}
 
 
 def test_summary_is_mean_and_population_std_over_seeds():
@@ -22,5 +22,5 @@ def test_summary_is_mean_and_population_std_over_seeds():
 
 def test_finished_runs_are_read_back_not_retrained(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps({"step": 400, **_run(0.5, 0.6)}))
-    got = compare.run_one("does/not/exist.py", "sage", "texture", 0, str(tmp_path), "")
-    assert got["eval/test/accuracy"] == 0.5 and got["step"] == 400
+    got = compare.run_one("does.not.exist", "sage", "texture", 0, str(tmp_path), "")
+    assert got["eval/classification/test/accuracy"] == 0.5 and got["step"] == 400

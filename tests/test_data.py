@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sagejax.data import SaliencyCsvConfig, build_dataset, get_builder, make_loader
+from sagejax.data import SaliencyCsvConfig, build_dataset, get_builder, make_loader, to_model_inputs
 from sagejax.data import decoy_mnist as dm
 
 
@@ -235,7 +235,7 @@ def test_saliency_csv_builds_and_reads_back(tmp_path, csv_folder):
         num_epochs=1,
     )
     batch = next(loader)
-    assert batch["image"].shape == (3, 32, 32, 3) and batch["saliency"].dtype == np.float32
+    assert batch["image"].shape == (3, 32, 32, 3) and batch["saliency"].dtype == np.uint8  # cast on the device
     assert batch["has_saliency"].dtype == np.bool_ and batch["has_saliency"].sum() == 2
     assert sorted(batch["label"].tolist()) == [0, 0, 1] and batch["attack_type"].dtype == np.int32
 
@@ -278,14 +278,18 @@ def _batch_digests(batch):
 
 def test_loader_batch_shapes_and_dtypes(swatch):
     batch = next(_loader(swatch))
-    assert batch["image"].shape == (32, 28, 28, 1) and batch["image"].dtype == np.float32
-    assert batch["saliency"].shape == (32, 28, 28) and batch["saliency"].dtype == np.float32
+    # Images and maps travel to the device as stored (uint8) and are cast there (data.to_model_inputs).
+    assert batch["image"].shape == (32, 28, 28, 1) and batch["image"].dtype == np.uint8
+    assert batch["saliency"].shape == (32, 28, 28) and batch["saliency"].dtype == np.uint8
     assert batch["label"].shape == (32,) and batch["label"].dtype == np.int32
-    assert batch["valid"].dtype == np.bool_ and batch["valid"].all()
-    assert 0 <= batch["image"].min() and batch["image"].max() == 1
-    assert set(np.unique(batch["saliency"])) == {0.0, 1.0}
+    assert "valid" not in batch  # only padded (evaluation) batches mark their padding
+    assert batch["image"].max() == 255
+    assert set(np.unique(batch["saliency"])) == {0, 255}
     shade = batch["image"][np.arange(32), 0, 0, 0]  # a corner pixel: swatch or background
-    assert set(np.round(shade * 255)) <= {0} | {255 - 25 * k for k in range(10)}
+    assert set(shade.tolist()) <= {0} | {255 - 25 * k for k in range(10)}
+    model_inputs = to_model_inputs(batch)
+    assert model_inputs["image"].dtype == np.float32 and model_inputs["image"].max() == 1.0
+    assert set(np.unique(model_inputs["saliency"])) == {0.0, 1.0}
 
 
 def test_loader_shuffle_is_seeded(swatch):
@@ -297,7 +301,7 @@ def test_loader_shuffle_is_seeded(swatch):
     assert first_batches(seed=1) != first_batches(seed=2)
     sequential = first_batches(shuffle=False)
     source = swatch.as_data_source("train")
-    assert sequential[0] == [_digest(source[i]["image"].astype(np.float32) / 255) for i in range(32)]
+    assert sequential[0] == [_digest(source[i]["image"]) for i in range(32)]
 
 
 @pytest.mark.parametrize("batch_size, pad", [(200, False), (96, True)])
@@ -316,10 +320,11 @@ def test_loader_process_shards_are_disjoint_and_cover_the_split(swatch, batch_si
         )
         batches = list(it)
         assert all(b["image"].shape[0] == batch_size // 2 for b in batches)
-        shards.append([d for b in batches for d, v in zip(_batch_digests(b), b["valid"]) if v])
+        valid = [b["valid"] if pad else np.ones(len(b["image"]), bool) for b in batches]
+        shards.append([d for b, ok in zip(batches, valid) for d, v in zip(_batch_digests(b), ok) if v])
     assert len(batches) == (11 if pad else 5)
     source = swatch.as_data_source("test")
-    everything = sorted(_digest(source[i]["image"].astype(np.float32) / 255) for i in range(len(source)))
+    everything = sorted(_digest(source[i]["image"]) for i in range(len(source)))
     assert not set(shards[0]) & set(shards[1])
     assert sorted(shards[0] + shards[1]) == everything
 

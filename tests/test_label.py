@@ -10,12 +10,13 @@ import jax
 import numpy as np
 import pytest
 
+from configs import sage_decoy, teacher_unet
 from sagejax import data, label
-from sagejax.config_files import load_config
-from sagejax.train.loop import train_and_evaluate, train_fields
+from sagejax.train.loop import train_and_evaluate
 
 REPO = pathlib.Path(__file__).parent.parent
 NUM_SHARDS = 4
+pytestmark = pytest.mark.slow  # every test here trains a teacher first and labels (subprocesses for some)
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def setup(tmp_path_factory):
     data_dir = str(tmp_path_factory.mktemp("tfds"))
     data.build_dataset("mnist_attention", data_dir=data_dir, max_examples_per_split=40)
     data.build_dataset("decoy_mnist", data_dir=data_dir, config="swatch_32_rgb", max_examples_per_split=48)
-    config = load_config(REPO / "configs" / "teacher_unet.py", "smoke")
+    config = teacher_unet.get_config("smoke")
     config.data.data_dir = data_dir
     teacher_dir = str(tmp_path_factory.mktemp("teacher"))
     train_and_evaluate(config, teacher_dir)
@@ -86,7 +87,8 @@ def test_output_keeps_the_source_features_and_adds_valid_maps(setup, tmp_path):
             )
         )
     )
-    assert batch[label.MAP_KEY].dtype == np.float32 and batch[label.MAP_KEY].max() == 1.0
+    assert batch[label.MAP_KEY].dtype == np.uint8 and batch[label.MAP_KEY].max() == 255
+    assert data.to_model_inputs(batch)[label.MAP_KEY].max() == 1.0
 
 
 def test_killed_run_resumes_to_the_uninterrupted_result(setup, tmp_path):
@@ -190,22 +192,18 @@ def test_top_quantile_rule_labels_the_brightest_pixels(setup, tmp_path):
 def test_sage_trains_on_teacher_maps_in_place_of_the_stored_ones(setup, tmp_path):
     labels = tmp_path / "labels"
     _label(setup, labels, dataset="decoy_mnist", dataset_config="swatch_32_rgb", split="train")
-    config = load_config(REPO / "configs" / "sage_decoy.py", "sage,smoke,teacher_maps")
+    config = sage_decoy.get_config("sage,smoke,teacher_maps")
     config.data.data_dir = setup["data_dir"]
     config.data.train_dir = str(labels)
-    config.eval.batch_size = 32
-    batch = next(
-        iter(
-            data.make_loader(
-                name="tfds_dir", data_dir=str(labels), split="train", batch_size=8, seed=0, shuffle=False, num_epochs=1
-            )
-        )
-    )
-    fields = train_fields(config, batch)
-    np.testing.assert_array_equal(fields["saliency"], batch[label.MAP_KEY])
+    config.evals.classification.batch_size = 32
+    fields = next(data.train_iter(config))
+    source = data.get_builder("tfds_dir", data_dir=str(labels)).as_data_source(split="train")
+    stored = {np.asarray(source[i]["image"]).tobytes(): source[i] for i in range(len(source))}
+    for image, saliency in zip(fields["image"], fields["saliency"]):  # each map is its own image's teacher map
+        np.testing.assert_array_equal(saliency, stored[image.tobytes()][label.MAP_KEY])
     assert label.MAP_KEY not in fields and "valid" not in fields
     results = train_and_evaluate(config, str(tmp_path / "run"))
-    assert 0.0 <= results["eval/test/accuracy"] <= 1.0
+    assert 0.0 <= results["eval/classification/test/accuracy"] <= 1.0
 
 
 def test_command_line_labels_and_then_refuses_to_overwrite(setup, tmp_path):

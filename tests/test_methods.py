@@ -1,7 +1,5 @@
 """Methods: SAGE, CYBORG and the cross-entropy baselines compose the losses as DESIGN §1.1 says."""
 
-import pathlib
-
 import chex
 import jax
 import jax.numpy as jnp
@@ -10,16 +8,14 @@ import optax
 import pytest
 from flax import nnx
 
+from configs import sage_decoy
 from sagejax import augment, losses, methods, models
-from sagejax.config_files import load_config
 from sagejax.methods import cyborg, sage
 from sagejax.train import create_train_state, global_batch, make_grad_fn, make_mesh
 
-CONFIG_PATH = pathlib.Path(__file__).parent.parent / "configs" / "sage_decoy.py"
-
 
 def _config(variant="sage,smoke"):
-    return load_config(CONFIG_PATH, variant)
+    return sage_decoy.get_config(variant)
 
 
 def _model(eval_mode=True):
@@ -143,7 +139,7 @@ def test_cyborg_is_alpha_ce_plus_cam_mse_with_the_classifier_weights():
     np.testing.assert_allclose(loss, 0.5 * ce + 0.5 * cam, rtol=1e-5)
     np.testing.assert_allclose(metrics["cam_mse"], cam, rtol=1e-5)
 
-    config.cyborg_cam_class = "predicted"
+    config.cam_class = "predicted"
     predicted = cyborg.make_loss(config)(model, batch, jax.random.key(0))[1]["cam_mse"]
     expected = losses.cam_mse(
         feature_map=out["feature_map"],
@@ -152,8 +148,8 @@ def test_cyborg_is_alpha_ce_plus_cam_mse_with_the_classifier_weights():
         target_map=augment.prepare_saliency(batch["saliency"]),
     )
     np.testing.assert_allclose(predicted, expected, rtol=1e-5)
-    config.cyborg_cam_class = "other"
-    with pytest.raises(ValueError, match="cyborg_cam_class"):
+    config.cam_class = "other"
+    with pytest.raises(ValueError, match="cam_class"):
         cyborg.make_loss(config)
 
 

@@ -323,6 +323,7 @@ def test_registered_builders_load_through_the_pipeline(tmp_path):
             name="mnist_attention", split="train", data_dir=str(tmp_path), batch_size=8, seed=0, shuffle=True
         )
     )
-    assert batch["image"].shape == (8, 32, 32, 3) and batch["image"].dtype == np.float32
-    assert batch["density"].dtype == np.float32 and 0.99 < batch["density"].max() <= 1.0
+    assert batch["image"].shape == (8, 32, 32, 3) and batch["image"].dtype == np.uint8
+    inputs = data.to_model_inputs(batch)
+    assert inputs["density"].dtype == np.float32 and 0.99 < inputs["density"].max() <= 1.0
     assert set(np.unique(batch["fixations"])) <= {0, 1}

@@ -1,7 +1,6 @@
 """The saliency teacher: its loss against a NumPy reference, edge gradients, and training it with the trainer."""
 
 import json
-import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -9,14 +8,12 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from configs import teacher_unet
 from sagejax import data, models
-from sagejax.config_files import load_config
 from sagejax.methods import make_loss
 from sagejax.methods.teacher import human_fixations, predict_log_density
-from sagejax.train.loop import train_and_evaluate
+from sagejax.train.loop import evaluate_checkpoint, train_and_evaluate
 
-REPO = pathlib.Path(__file__).parent.parent
-CONFIG_PATH = REPO / "configs" / "teacher_unet.py"
 MIT_EPS = 2.2204e-16
 
 
@@ -50,7 +47,7 @@ def _np_loss(logits, density, fixations, w_kld, w_cc, w_nss):
 
 
 def _method(**overrides):
-    config = load_config(CONFIG_PATH, "").method
+    config = teacher_unet.get_config("").method
     config.unlock()
     config.update(overrides)
     return config
@@ -122,10 +119,10 @@ def attention_dir(tmp_path_factory):
     return path
 
 
-def _teacher_config(data_dir, variant="smoke", **train):
-    config = load_config(CONFIG_PATH, variant)
+def _teacher_config(data_dir, variant="smoke", every_steps=3, **train):
+    config = teacher_unet.get_config(variant)
     config.data.data_dir = data_dir
-    config.eval.batch_size = 32
+    config.evals.saliency.update(batch_size=32, every_steps=every_steps)
     for key, value in train.items():
         setattr(config.train, key, value)
     return config
@@ -136,36 +133,41 @@ def test_teacher_run_reports_every_metric_with_both_baselines(attention_dir, tmp
     names = ("AUC-Judd", "AUC-Borji", "sAUC", "NSS", "CC", "KLD", "SIM", "IG")
     for prefix in ("", "centre_bias/", "uniform/"):
         for name in names:
-            assert np.isfinite(results[f"eval/validation/{prefix}{name}"]), (prefix, name)
-    assert results["eval/validation/uniform/CC"] == 0.0 and results["eval/validation/uniform/NSS"] == 0.0
+            assert np.isfinite(results[f"eval/saliency/validation/{prefix}{name}"]), (prefix, name)
+    uniform = "eval/saliency/validation/uniform/"
+    assert results[f"{uniform}CC"] == 0.0 and results[f"{uniform}NSS"] == 0.0
     table = (tmp_path / "results.md").read_text()
-    for row in ("| validation |", "| validation/centre_bias |", "| validation/uniform |"):
+    for row in ("| saliency/validation |", "| saliency/validation/centre_bias |", "| saliency/validation/uniform |"):
         assert row in table
     assert json.loads((tmp_path / "results.json").read_text())["step"] == 6
     events = list((tmp_path / "tensorboard").glob("events.*"))
     assert events and max(e.stat().st_size for e in events) > 10_000  # image panels were written
+    config = _teacher_config(attention_dir)
+    assert evaluate_checkpoint(config, str(tmp_path)) == results  # --mode=eval gives the same numbers
 
 
+@pytest.mark.slow
 def test_trained_teacher_beats_centre_bias_and_uniform_on_nss_and_cc(attention_dir, tmp_path):
-    config = _teacher_config(attention_dir, steps=120, eval_every_steps=1000, checkpoint_every_steps=1000)
+    config = _teacher_config(attention_dir, steps=120, every_steps=0, checkpoint_every_steps=1000)
     config.model.kwargs.base_width = 8
     config.optim.lr = 3e-3
     config.optim.warmup_steps = 10
     results = train_and_evaluate(config, str(tmp_path))
     for metric in ("NSS", "CC"):
-        teacher = results[f"eval/validation/{metric}"]
-        assert teacher > results[f"eval/validation/centre_bias/{metric}"] + 0.1, metric
-        assert teacher > results[f"eval/validation/uniform/{metric}"] + 0.1, metric
+        teacher = results[f"eval/saliency/validation/{metric}"]
+        assert teacher > results[f"eval/saliency/validation/centre_bias/{metric}"] + 0.1, metric
+        assert teacher > results[f"eval/saliency/validation/uniform/{metric}"] + 0.1, metric
 
 
 def test_a_dataset_without_the_human_map_is_named(attention_dir, tmp_path):
     config = _teacher_config(attention_dir)
-    config.method.density_key = "gaze"
-    with pytest.raises(ValueError, match="no feature 'gaze'"):
+    config.evals.saliency.map_key = "gaze"
+    with pytest.raises(ValueError, match="evals.saliency: .* has no feature 'gaze'"):
         train_and_evaluate(config, str(tmp_path))
 
 
 def test_decoy_variant_derives_fixations_from_the_stroke_maps():
-    config = load_config(CONFIG_PATH, "decoy")
+    config = teacher_unet.get_config("decoy")
     assert (config.data.name, config.method.density_key, config.method.fixations_key) == ("decoy_mnist", "saliency", "")
+    assert (config.evals.saliency.map_key, config.evals.saliency.fixations_key) == ("saliency", "")
     assert config.data.train_split == "train[:500]"

@@ -1,4 +1,4 @@
-"""On-device augmentations: Gaussian blur, degradation ops and SAGE's saliency views."""
+"""On-device augmentations: Gaussian blur, degradation ops, SAGE's saliency views, joint crop and flip."""
 
 from sagejax.augment.blur import (
     PADDING_MODES,
@@ -7,16 +7,21 @@ from sagejax.augment.blur import (
     gaussian_kernel_1d,
 )
 from sagejax.augment.degradations import DEGRADATIONS, degrade
-from sagejax.augment.saliency import prepare_saliency, saliency_views, validate_saliency
+from sagejax.augment.geometric import augment_batch, crop_and_resize, sample_crops
+from sagejax.augment.saliency import fixations_of, prepare_saliency, saliency_views, validate_saliency
 
 __all__ = [
     "DEGRADATIONS",
     "PADDING_MODES",
+    "augment_batch",
+    "crop_and_resize",
     "default_kernel_size",
     "degrade",
+    "fixations_of",
     "gaussian_blur",
     "gaussian_kernel_1d",
     "prepare_saliency",
     "saliency_views",
+    "sample_crops",
     "validate_saliency",
 ]

@@ -107,3 +107,13 @@ def saliency_views(
         "x_keep": keep * images + drop * x_blur,
         "x_degrade": drop * images + keep * x_blur,
     }
+
+
+def fixations_of(batch, *, map_key: str, fixations_key: str = "", threshold: float = 0.5) -> jax.Array:
+    """Binary fixation maps of a batch: `batch[fixations_key] > 0` when given, else the pixels of `batch[map_key]`
+    at or above `threshold` × each map's maximum (for data that store a map but no fixations, e.g. Decoy MNIST)."""
+    if fixations_key:
+        return (batch[fixations_key] > 0).astype(jnp.float32)
+    target = batch[map_key]
+    peak = jnp.max(target, axis=(-2, -1), keepdims=True)
+    return ((target >= threshold * peak) & (peak > 0)).astype(jnp.float32)

@@ -1,14 +1,18 @@
 """Data: TFDS builders (array_record, no TensorFlow) and grain loaders of per-process numpy batches."""
 
 from sagejax.data.decoy_mnist import DecoyMnist, DecoyMnistConfig
+from sagejax.data.device import UNIT_SCALED, make_train_transform, to_model_inputs
+from sagejax.data.iterators import build, dataset_config, eval_iter, train_iter
 from sagejax.data.mnist_attention import MnistAttention, MnistAttentionConfig
-from sagejax.data.pipeline import BUILDERS, build_dataset, get_builder, make_loader
+from sagejax.data.pipeline import BUILDERS, TFDS_DIR, build_dataset, get_builder, make_loader
 from sagejax.data.salicon import Salicon
 from sagejax.data.saliency_csv import SaliencyCsv, SaliencyCsvConfig
 from sagejax.data.saliency_folder import SaliencyFolder, SaliencyFolderConfig
 
 __all__ = [
     "BUILDERS",
+    "TFDS_DIR",
+    "UNIT_SCALED",
     "DecoyMnist",
     "DecoyMnistConfig",
     "MnistAttention",
@@ -18,7 +22,13 @@ __all__ = [
     "SaliencyCsvConfig",
     "SaliencyFolder",
     "SaliencyFolderConfig",
+    "build",
     "build_dataset",
+    "dataset_config",
+    "eval_iter",
     "get_builder",
     "make_loader",
+    "make_train_transform",
+    "to_model_inputs",
+    "train_iter",
 ]

@@ -1,5 +1,5 @@
-"""Builder registry, offline building, and grain loaders: tfds array_record data sources, sharded per
-JAX process, seeded shuffle, repeat, batching, and a checkpointable iterator position."""
+"""Builder registry, offline building, and grain loaders (the Dataset API over tfds array_record data sources):
+sharded per JAX process, seeded shuffle reseeded every epoch, repeat, batching, a checkpointable position."""
 
 import os
 
@@ -22,8 +22,6 @@ BUILDERS = {
     "saliency_folder": SaliencyFolder,
 }
 TFDS_DIR = "tfds_dir"  # pseudo dataset name: data_dir is a written dataset folder, read as it is
-# Stored as uint8 0..255, delivered as float32 in [0, 1].
-_UNIT_SCALED = ("image", "saliency", "density", "teacher_saliency")
 
 
 def get_builder(
@@ -70,49 +68,12 @@ def build_dataset(
     return builder
 
 
-class _MaskedSource:
-    """Data source of `length` records: the split's examples with valid=True, then padding copies of
-    example 0 with valid=False, so an evaluation can see every example in full batches."""
-
-    def __init__(self, source, length: int):
-        self._source = source
-        self._length = length
-
-    def __len__(self) -> int:
-        return self._length
-
-    def __getitem__(self, index: int) -> dict:
-        valid = index < len(self._source)
-        return {**self._source[index if valid else 0], "valid": valid}
-
-    def __repr__(self) -> str:  # grain logs and checkpoints the source's repr.
-        return f"_MaskedSource({self._source!r}, length={self._length})"
-
-
-class _SubsetSource:
-    """The records of `source` at `indices`, in that order (e.g. one attack-type protocol's split)."""
-
-    def __init__(self, source, indices):
-        self._source = source
-        self._indices = list(indices)
-
-    def __len__(self) -> int:
-        return len(self._indices)
-
-    def __getitem__(self, index: int) -> dict:
-        return self._source[self._indices[index]]
-
-    def __repr__(self) -> str:
-        return f"_SubsetSource({self._source!r}, {len(self._indices)} records)"
-
-
-def select_attack_types(source, builder, *, exclude=(), only=None):
-    """Records without the attack types in `exclude`; with `only`, bona fide records plus those types.
-
-    Used by leave-one-attack-type-out protocols; needs an `attack_type` feature (saliency_csv).
-    """
+def attack_type_indices(source, builder, *, exclude=(), only=None) -> list[int] | None:
+    """Indices of the records without the attack types in `exclude`; with `only`, of the bona fide records plus
+    those types; None when nothing is selected. Used by leave-one-attack-type-out protocols; needs an
+    `attack_type` feature (saliency_csv)."""
     if not exclude and only is None:
-        return source
+        return None
     if "attack_type" not in builder.info.features:
         raise ValueError(f"{builder.info.full_name} has no attack_type feature to select attack types by")
     names = builder.info.features["attack_type"].names
@@ -121,27 +82,44 @@ def select_attack_types(source, builder, *, exclude=(), only=None):
         raise ValueError(f"unknown attack types {unknown}; {builder.info.full_name} has {names}")
     excluded = {names.index(t) for t in exclude}
     allowed = None if only is None else {0} | {names.index(t) for t in only}  # 0 = NO_ATTACK (bona fide)
-    keep = [
+    return [
         i
         for i in range(len(source))
         if (t := int(source[i]["attack_type"])) not in excluded and (allowed is None or t in allowed)
     ]
-    return _SubsetSource(source, keep)
 
 
-class _ToModelInputs(grain.transforms.Map):
-    """Batch of stored features -> model inputs: images and maps float32 in [0, 1], integers int32."""
+class _HostRecord:
+    """Index → one record as host arrays: integers int32 except uint8 (images and maps stay uint8 until the
+    device casts them), text dropped with `numeric_only` (it cannot go to a device), optional renames; with
+    `padded`, the indices past the selection are valid=False copies of record 0, so an evaluation sees every
+    example."""
 
-    def map(self, batch: dict) -> dict:
+    def __init__(self, source, indices, *, padded: bool, rename: dict[str, str], numeric_only: bool):
+        self._source, self._indices, self._padded, self._rename = source, indices, padded, rename
+        self._numeric_only = numeric_only
+        self._count = len(indices) if indices is not None else len(source)
+
+    def __call__(self, index: int) -> dict:
+        valid = index < self._count
+        position = index if valid else 0
+        record = self._source[self._indices[position] if self._indices is not None else position]
         out = {}
-        for key, value in batch.items():
-            if key in _UNIT_SCALED:
-                out[key] = value.astype(np.float32) / 255
-            elif np.issubdtype(value.dtype, np.integer):
-                out[key] = value.astype(np.int32)
-            else:
-                out[key] = value
+        for key, value in record.items():
+            value = np.asarray(value)
+            if value.dtype.kind not in "biuf" and self._numeric_only:
+                continue
+            out[key] = value.astype(np.int32) if value.dtype.kind in "iu" and value.dtype != np.uint8 else value
+        for old, new in self._rename.items():
+            if old not in out:
+                raise ValueError(f"feature {old!r} (to be read as {new!r}) is not in the data: {sorted(out)}")
+            out[new] = out.pop(old)
+        if self._padded:
+            out["valid"] = np.bool_(valid)
         return out
+
+    def __repr__(self) -> str:  # grain logs the transformations
+        return f"_HostRecord({self._source!r}, {self._count} records, rename={self._rename})"
 
 
 def make_loader(
@@ -160,12 +138,15 @@ def make_loader(
     pad_remainder: bool = False,
     exclude_attack_types=(),
     only_attack_types=None,
-    worker_count: int = 0,
+    rename: dict[str, str] | None = None,
+    numeric_only: bool = False,
     read_threads: int = 2,
-) -> grain.DataLoaderIterator:
-    """This process's iterator over a built split, batches of batch_size // process_count examples as
-    numpy dicts (image/saliency float32 in [0,1], integers int32, "valid" bool); get/set_state resume it.
-    `exclude_attack_types` / `only_attack_types` select records as in `select_attack_types`."""
+) -> grain.DatasetIterator:
+    """This process's iterator over a built split, batches of batch_size // process_count examples as numpy
+    dicts (images and maps uint8 as stored, other integers int32, "valid" bool when padded); its get/set_state
+    resume it exactly. `exclude_attack_types` / `only_attack_types` select records as in `attack_type_indices`;
+    `rename` maps stored feature names to the names the batch gives them; `numeric_only` drops text features
+    (for batches that go to the devices)."""
     builder = get_builder(name, data_dir=data_dir, config=config)
     # A "tfds_dir" folder is checked by get_builder: is_prepared() also wants a version-named folder.
     if name != TFDS_DIR and not builder.is_prepared():
@@ -186,25 +167,23 @@ def make_loader(
         raise ValueError(f"global batch_size {batch_size} must be a positive multiple of process_count {count}")
     local_batch = batch_size // count
 
-    source = select_attack_types(
-        builder.as_data_source(split=split), builder, exclude=exclude_attack_types, only=only_attack_types
-    )
-    length = -(-len(source) // batch_size) * batch_size if pad_remainder else len(source)
+    source = builder.as_data_source(split=split)
+    indices = attack_type_indices(source, builder, exclude=exclude_attack_types, only=only_attack_types)
+    selected = len(indices) if indices is not None else len(source)
+    length = -(-selected // batch_size) * batch_size if pad_remainder else selected
     if length < count:
-        raise ValueError(f"split {split!r} has {len(source)} examples, fewer than {count} processes")
-    # Each process reads a contiguous 1/count of the split (remainder dropped, so all processes yield
-    # equally many batches), reshuffled every epoch; num_epochs=None repeats forever. pad_remainder
-    # (evaluation) pads the split to whole global batches with valid=False copies of example 0.
-    shard = grain.sharding.ShardOptions(shard_index=index, shard_count=count, drop_remainder=True)
-    sampler = grain.samplers.IndexSampler(
-        num_records=length, shard_options=shard, shuffle=shuffle, num_epochs=num_epochs, seed=seed
+        raise ValueError(f"split {split!r} has {selected} examples, fewer than {count} processes")
+    # Each process reads a contiguous 1/count of the split (remainder dropped, so all processes yield equally
+    # many batches), reshuffled every epoch (grain reseeds shuffle per repeat); num_epochs=None repeats forever.
+    # pad_remainder (evaluation) pads the split to whole global batches with valid=False copies of record 0.
+    per_process = length // count
+    dataset = grain.MapDataset.range(length)[index * per_process : (index + 1) * per_process]
+    if shuffle:
+        dataset = dataset.shuffle(seed=seed)
+    dataset = (
+        dataset.repeat(num_epochs)
+        .map(_HostRecord(source, indices, padded=pad_remainder, rename=dict(rename or {}), numeric_only=numeric_only))
+        .batch(local_batch, drop_remainder=True)
     )
-    loader = grain.DataLoader(
-        data_source=_MaskedSource(source, length),
-        sampler=sampler,
-        operations=[grain.transforms.Batch(local_batch, drop_remainder=True), _ToModelInputs()],
-        shard_options=shard,
-        worker_count=worker_count,  # > 0: grain worker processes (needs absl flags parsed)
-        read_options=grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=4 * local_batch),
-    )
-    return iter(loader)
+    read = grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=4)
+    return iter(dataset.to_iter_dataset(read))

@@ -1,29 +1,124 @@
 """Methods: each turns model outputs on a batch into one scalar loss and its metrics.
 
-`make_loss(method_config)` returns `loss_fn(model, batch, rng) -> (loss, metrics)`, the only
-thing the trainer needs from a method. Adding a method = one file here + one registry entry.
+A method is registered under a name with `register(name, make_loss, defaults=..., predict=..., train_panels=...)`:
+- `make_loss(method_config) -> loss_fn(model, batch, rng) -> (loss, metrics)`, all the trainer needs;
+- `defaults`, the method's hyperparameters, merged into `config.method` by the config files;
+- `predict(model, batch, method_config) -> dict`, what evaluators read (default: classifier `logits`);
+- `train_panels(method_config, batch) -> {name: images}`, TensorBoard panels of the first training batch.
+`config.method.name` may also be an import path "package.module:make_loss" (defaults = the module's `DEFAULTS`),
+so a method can live outside sagejax.
 """
 
 from __future__ import annotations
 
-from sagejax.methods import cyborg, sage, teacher, xent
+import dataclasses
+import importlib
+from collections.abc import Callable, Mapping
 
-_REGISTRY = {
-    "xent": xent.make_loss,
-    "xent_aug": xent.make_augmentation_control_loss,
-    "cyborg": cyborg.make_loss,
-    "sage": sage.make_loss,
-    "teacher": teacher.make_loss,
-}
+import ml_collections
+import numpy as np
+
+from sagejax import models
+
+PANEL_COUNT = 8
+
+
+def classify(model, batch, config) -> dict:
+    """Class logits of the clean images, what classification evaluators score."""
+    del config
+    return {"logits": models.forward(model, batch["image"])["logits"]}
+
+
+def image_panels(config, batch, count: int = PANEL_COUNT) -> dict[str, np.ndarray]:
+    """The first training images, and their saliency maps when the batch has them."""
+    del config
+    keys = [key for key in ("image", "saliency") if key in batch]
+    return {f"panels/{key}": np.asarray(batch[key][:count]) for key in keys}
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """A registered method: its loss builder, default hyperparameters, eval predictions and training panels."""
+
+    name: str
+    make_loss: Callable
+    defaults: Mapping = dataclasses.field(default_factory=dict)
+    predict: Callable = classify
+    train_panels: Callable = image_panels
+
+
+_REGISTRY: dict[str, Method] = {}
+
+
+def register(
+    name: str,
+    make_loss: Callable,
+    *,
+    defaults: Mapping | None = None,
+    predict: Callable = classify,
+    train_panels: Callable = image_panels,
+) -> Method:
+    """Registers a method under `name` (replacing an earlier one of that name) and returns it."""
+    method = Method(name, make_loss, dict(defaults or {}), predict, train_panels)
+    _REGISTRY[name] = method
+    return method
+
+
+def _from_import_path(path: str) -> Method:
+    module_name, _, attribute = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ValueError(f"method {path!r}: cannot import module {module_name!r} ({error})") from error
+    if not hasattr(module, attribute):
+        raise ValueError(f"method {path!r}: module {module_name!r} has no {attribute!r}")
+    return Method(
+        path,
+        getattr(module, attribute),
+        dict(getattr(module, "DEFAULTS", {})),
+        getattr(module, "predict", classify),
+        getattr(module, "train_panels", image_panels),
+    )
+
+
+def get(name: str) -> Method:
+    """The method registered as `name`, or the one an import path "package.module:make_loss" names."""
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if ":" in name:
+        return _from_import_path(name)
+    raise ValueError(f"unknown method {name!r}; known methods: {method_names()} (or an import path 'module:make_loss')")
 
 
 def make_loss(config):
     """Looks up `config.name` and builds its loss function from the rest of `config`."""
-    if config.name not in _REGISTRY:
-        raise ValueError(f"unknown method {config.name!r}; known methods: {sorted(_REGISTRY)}")
-    return _REGISTRY[config.name](config)
+    return get(config.name).make_loss(config)
+
+
+def default_config(name: str, **overrides) -> ml_collections.ConfigDict:
+    """`config.method` for `name`: its registered defaults, then `overrides` (which must be known keys)."""
+    defaults = dict(get(name).defaults)
+    unknown = sorted(set(overrides) - set(defaults))
+    if unknown:
+        raise ValueError(f"method {name!r} has no hyperparameters {unknown}; it has {sorted(defaults)}")
+    return ml_collections.ConfigDict({"name": name, **defaults, **overrides})
 
 
 def method_names() -> list[str]:
     """Names accepted by `config.method.name`."""
     return sorted(_REGISTRY)
+
+
+def _register_builtin() -> None:
+    from sagejax.methods import cyborg, sage, teacher, xent
+
+    register("xent", xent.make_loss, defaults=xent.DEFAULTS)
+    register("xent_aug", xent.make_augmentation_control_loss, defaults=xent.AUG_DEFAULTS, train_panels=xent.panels)
+    register("cyborg", cyborg.make_loss, defaults=cyborg.DEFAULTS)
+    register("sage", sage.make_loss, defaults=sage.DEFAULTS, train_panels=sage.panels)
+    register(
+        "teacher", teacher.make_loss, defaults=teacher.DEFAULTS, predict=teacher.predict, train_panels=teacher.panels
+    )
+
+
+_register_builtin()

@@ -12,6 +12,12 @@ import jax.numpy as jnp
 from sagejax import augment, losses, models
 
 _CAM_CLASSES = ("true", "predicted")
+DEFAULTS = dict(
+    label_smoothing=0.0,
+    alpha=0.5,  # weight of the cross-entropy; 1 - alpha weighs the CAM term
+    cam_class="true",  # or "predicted", as the original CYBORG code
+    empty_saliency="ones",
+)
 
 
 def classifier_kernel(model) -> jax.Array:
@@ -25,10 +31,10 @@ def classifier_kernel(model) -> jax.Array:
 
 
 def make_loss(config):
-    """Builds the CYBORG loss of `config` (cyborg_alpha, cyborg_cam_class)."""
-    if config.cyborg_cam_class not in _CAM_CLASSES:
-        raise ValueError(f"method.cyborg_cam_class must be one of {_CAM_CLASSES}, got {config.cyborg_cam_class!r}")
-    alpha = config.cyborg_alpha
+    """Builds the CYBORG loss of `config` (alpha, cam_class)."""
+    if config.cam_class not in _CAM_CLASSES:
+        raise ValueError(f"method.cam_class must be one of {_CAM_CLASSES}, got {config.cam_class!r}")
+    alpha = config.alpha
 
     def loss_fn(model, batch, rng):
         del rng
@@ -36,7 +42,7 @@ def make_loss(config):
         labels = batch["label"]
         ce = losses.softmax_cross_entropy(logits=out["logits"], labels=labels, label_smoothing=config.label_smoothing)
         predicted = jnp.argmax(out["logits"], axis=-1)
-        classes = labels if config.cyborg_cam_class == "true" else jax.lax.stop_gradient(predicted)
+        classes = labels if config.cam_class == "true" else jax.lax.stop_gradient(predicted)
         cam = losses.cam_mse(
             feature_map=out["feature_map"].astype(jnp.float32),
             class_weights=classifier_kernel(model),

@@ -11,9 +11,25 @@ import jax
 import jax.numpy as jnp
 
 from sagejax import losses, models
-from sagejax.methods.views import config_views
+from sagejax.methods.views import VIEW_DEFAULTS, config_views, view_panels
 
 VIEW_NAMES = ("x", "x_blur", "x_keep", "x_degrade")
+DEFAULTS = dict(
+    label_smoothing=0.0,
+    temperature=2.0,  # T of the JS logit alignment
+    t2_scale=True,  # multiply the JS terms by T²
+    w_js=1.0,  # weight of JS(y‖y~) + JS(y'‖y~')
+    w_tri=1.0,  # weight of the triplet (anchor z, positive z~, negative z~')
+    margin=0.5,
+    distance="squared_normalized_l2",  # or "l2", "cosine"
+    batch_hard=False,  # hardest negative of the batch instead of z~'_i
+    view_fraction=1.0,  # fraction of the batch that gets saliency views
+    ce_views=("x",),  # views that get cross-entropy: x, x_blur, x_keep, x_degrade
+    stop_gradient_targets=False,  # treat y, y' and z as fixed targets
+    hook="",  # "" = pooled penultimate features; else a tap name (models.available_taps)
+    **VIEW_DEFAULTS,
+)
+panels = view_panels
 
 
 def num_view_examples(batch_size: int, view_fraction: float) -> int:
@@ -36,6 +52,18 @@ def forward_views(model, batch, rng, config):
         name: {key: value[start : start + size] for key, value in out.items()}
         for name, start, size in zip(VIEW_NAMES, offsets, sizes)
     }, n
+
+
+def triplet_term(config, out, *, anchor):
+    """The triplet on `forward_views` outputs: `anchor` (z), positive z~, negative z~' (config margin, distance)."""
+    return losses.triplet_margin(
+        anchor=anchor,
+        positive=out["x_keep"]["embedding"],
+        negative=out["x_degrade"]["embedding"],
+        margin=config.margin,
+        distance=config.distance,
+        batch_hard=config.batch_hard,
+    )
 
 
 def make_loss(config):
@@ -64,14 +92,7 @@ def make_loss(config):
         js_args = dict(temperature=config.temperature, t2_scale=config.t2_scale)
         js = losses.js_divergence(logits_a=anchor_logits, logits_b=out["x_keep"]["logits"], **js_args)
         js += losses.js_divergence(logits_a=blur_logits, logits_b=out["x_degrade"]["logits"], **js_args)
-        triplet = losses.triplet_margin(
-            anchor=anchor_z,
-            positive=out["x_keep"]["embedding"],
-            negative=out["x_degrade"]["embedding"],
-            margin=config.margin,
-            distance=config.distance,
-            batch_hard=config.batch_hard,
-        )
+        triplet = triplet_term(config, out, anchor=anchor_z)
         loss = ce + config.w_js * js + config.w_tri * triplet
         accuracy = jnp.mean(jnp.argmax(out["x"]["logits"], -1) == labels)
         return loss, {"ce": ce, "js": js, "triplet": triplet, "accuracy": accuracy}

@@ -5,8 +5,18 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from sagejax import losses
+from sagejax import augment, losses
+
+DEFAULTS = dict(
+    density_key="density",  # the human map the teacher learns
+    fixations_key="fixations",  # "" = derive fixations from the map (below)
+    fixation_threshold=0.5,  # with no fixations stored: pixels ≥ this × the map's maximum
+    w_kld=1.0,
+    w_cc=1.0,
+    w_nss=0.1,
+)
 
 
 def predict_log_density(model, images: jax.Array) -> jax.Array:
@@ -18,14 +28,26 @@ def predict_log_density(model, images: jax.Array) -> jax.Array:
     return jax.nn.log_softmax(flat, axis=-1).reshape(logits.shape[:3])
 
 
+def predict(model, batch, config) -> dict:
+    """The teacher's pixel density (B, H, W), what saliency evaluators score."""
+    del config
+    return {"density": jnp.exp(predict_log_density(model, batch["image"]))}
+
+
+def panels(config, batch, count: int = 8) -> dict[str, np.ndarray]:
+    """Images and human maps of the first training examples."""
+    return {
+        "panels/image": np.asarray(batch["image"][:count]),
+        "panels/human": np.asarray(batch[config.density_key][:count]),
+    }
+
+
 def human_fixations(batch, config) -> jax.Array:
     """The batch's binary fixation maps: `config.fixations_key` when set, else pixels of the human map at or above
     `config.fixation_threshold` × its maximum (for datasets that store a map but no fixations, e.g. Decoy MNIST)."""
-    if config.fixations_key:
-        return (batch[config.fixations_key] > 0).astype(jnp.float32)
-    target = batch[config.density_key]
-    peak = jnp.max(target, axis=(-2, -1), keepdims=True)
-    return ((target >= config.fixation_threshold * peak) & (peak > 0)).astype(jnp.float32)
+    return augment.fixations_of(
+        batch, map_key=config.density_key, fixations_key=config.fixations_key, threshold=config.fixation_threshold
+    )
 
 
 def make_loss(config):

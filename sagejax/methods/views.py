@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
+import numpy as np
+
 from sagejax import augment
+
+# Hyperparameters of the views, shared by every method that builds them (SAGE, the augmentation control).
+VIEW_DEFAULTS = dict(
+    blur_sigma=2.0,  # Gaussian σ of the degradation, pixels
+    blur_kernel_size=13,
+    degrade="blur",  # or "mean" (fill), "noise" (augment.DEGRADATIONS)
+    invert_saliency=False,  # the sanity check: s -> 1 - s
+    empty_saliency="ones",  # an all-zero map means "all salient" (the saliency terms vanish)
+)
 
 
 def config_views(config, *, images, saliency, rng) -> dict:
@@ -18,3 +31,14 @@ def config_views(config, *, images, saliency, rng) -> dict:
         rng=rng,
     )
     return {**views, "saliency": prepared}
+
+
+def view_panels(config, batch, count: int = 8) -> dict[str, np.ndarray]:
+    """x, s, x~ and x~' of the first `count` examples, for the TensorBoard image panel."""
+    views = config_views(
+        config,
+        images=jnp.asarray(batch["image"][:count]),
+        saliency=jnp.asarray(batch["saliency"][:count]),
+        rng=jax.random.key(0),
+    )
+    return {f"panels/{name}": np.asarray(views[name]) for name in ("x", "saliency", "x_keep", "x_degrade")}

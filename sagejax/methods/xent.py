@@ -5,7 +5,11 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from sagejax import losses, models
-from sagejax.methods.views import config_views
+from sagejax.methods.views import VIEW_DEFAULTS, config_views, view_panels
+
+DEFAULTS = dict(label_smoothing=0.0)
+AUG_DEFAULTS = dict(label_smoothing=0.0, **VIEW_DEFAULTS)  # the augmentation control builds SAGE's views
+panels = view_panels
 
 
 def _accuracy(logits, labels):

@@ -1,7 +1,7 @@
 """Flax NNX models: ResNet, ViT, U-Net teacher, heads, and embedding taps ("hooks")."""
 
 from sagejax.models.heads import AttentionHead, ClassifierHead, ProjectionHead
-from sagejax.models.registry import create_model, model_names, model_options
+from sagejax.models.registry import build_model, create_model, model_names, model_options
 from sagejax.models.resnet import ResNet
 from sagejax.models.tap import available_taps, forward, pool_embedding, tap
 from sagejax.models.unet import UNet
@@ -15,6 +15,7 @@ __all__ = [
     "UNet",
     "ViT",
     "available_taps",
+    "build_model",
     "create_model",
     "forward",
     "model_names",

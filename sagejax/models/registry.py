@@ -1,8 +1,9 @@
-"""Models by name: `create_model("resnet50", num_classes=1000, rngs=nnx.Rngs(0))`."""
+"""Models by name: `create_model("resnet50", num_classes=1000, rngs=nnx.Rngs(0))`, or `build_model(config)`."""
 
 import inspect
 
 import jax.numpy as jnp
+from flax import nnx
 
 from sagejax.models.resnet import ResNet
 from sagejax.models.unet import UNet
@@ -49,4 +50,16 @@ def create_model(name, *, num_classes, rngs, dtype=jnp.float32, param_dtype=jnp.
         raise TypeError(f"create_model({name!r}) got unknown option(s) {unknown}; accepted: {model_options(name)}")
     return cls(
         **fixed, **{**defaults, **kwargs}, num_classes=num_classes, rngs=rngs, dtype=dtype, param_dtype=param_dtype
+    )
+
+
+def build_model(config):
+    """The model of an experiment config: `config.model` (name, kwargs, dtype), `data.num_classes` outputs,
+    parameters drawn from `config.seed`."""
+    return create_model(
+        config.model.name,
+        num_classes=config.data.num_classes,
+        rngs=nnx.Rngs(config.seed),
+        dtype=jnp.dtype(config.model.dtype),
+        **config.model.kwargs.to_dict(),
     )

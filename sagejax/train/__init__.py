@@ -8,15 +8,19 @@ from sagejax.train.mesh import (
     replicated,
     state_sharding,
 )
-from sagejax.train.state import TrainState, create_train_state, merge_model
-from sagejax.train.step import jit_train_step, make_grad_fn, make_train_step
+from sagejax.train.state import StateSetup, TrainState, create_train_state, init_state, merge_model
+from sagejax.train.step import batch_spec, compile_train_step, jit_train_step, make_grad_fn, make_train_step
 
 __all__ = [
     "BATCH_AXES",
+    "StateSetup",
     "TrainState",
     "batch_sharding",
+    "batch_spec",
+    "compile_train_step",
     "create_train_state",
     "global_batch",
+    "init_state",
     "jit_train_step",
     "make_grad_fn",
     "make_mesh",

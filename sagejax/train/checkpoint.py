@@ -1,37 +1,58 @@
 """Orbax checkpoints of the train state and the data-iterator position.
 
-Every process calls save/restore (orbax coordinates multi-host writes). A restore reads onto
-an abstract tree that carries the target shardings, so arrays land directly on the mesh.
+Every process calls save/restore (orbax coordinates multi-host writes). Saves are asynchronous: the arrays
+are copied to host memory when `save` returns and written in the background; `wait` blocks until they are on
+disk (at SIGTERM and at the end of a run). The preservation policy keeps the newest `keep` steps. A restore
+reads onto an abstract tree that carries the target shardings, so arrays land directly on the mesh.
 """
 
 from __future__ import annotations
 
+import json
 import os
 
 import grain
-import jax
 import orbax.checkpoint as ocp
 
 
-def make_manager(workdir: str, *, max_to_keep: int = 2) -> ocp.CheckpointManager:
-    """A CheckpointManager over `workdir/checkpoints` keeping the newest `max_to_keep` steps."""
+def make_manager(workdir: str, *, keep: int = 2, asynchronous: bool = True) -> ocp.CheckpointManager:
+    """A CheckpointManager over `workdir/checkpoints` that preserves the newest `keep` steps."""
+    policies = getattr(ocp, "checkpoint_managers", None)
+    if policies is not None and hasattr(policies, "LatestN"):
+        retention = dict(preservation_policy=policies.LatestN(n=keep))
+    else:  # orbax < 0.11.22 (Python 3.11 installs) has no preservation policies
+        retention = dict(max_to_keep=keep)
     return ocp.CheckpointManager(
         os.path.join(os.path.abspath(workdir), "checkpoints"),
-        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
+        options=ocp.CheckpointManagerOptions(create=True, enable_async_checkpointing=asynchronous, **retention),
         item_names=("state", "data"),
     )
 
 
+class _FrozenPosition:
+    """The data iterator's position at save time, so a background write cannot see a later position."""
+
+    def __init__(self, iterator):
+        self._state = json.dumps(iterator.get_state(), indent=4).encode()
+
+    def get_state(self) -> bytes:
+        return self._state
+
+
 def save(manager: ocp.CheckpointManager, step: int, state, data_iterator) -> None:
-    """Writes state and data position for `step` and waits until it is on disk."""
+    """Starts writing state and data position for `step`; returns once the arrays are copied off the devices."""
     manager.save(
         step,
         args=ocp.args.Composite(
             state=ocp.args.StandardSave(state),
-            data=grain.checkpoint.CheckpointSave(data_iterator),
+            data=grain.checkpoint.CheckpointSave(_FrozenPosition(data_iterator)),
         ),
         force=True,
     )
+
+
+def wait(manager: ocp.CheckpointManager) -> None:
+    """Blocks until every started save is on disk."""
     manager.wait_until_finished()
 
 
@@ -57,8 +78,3 @@ def restore_state(manager: ocp.CheckpointManager, abstract_state, *, step: int, 
             "move it aside to use an earlier step"
         ) from error
     return restored["state"]
-
-
-def abstract_like(state, shardings):
-    """ShapeDtypeStructs of `state` carrying `shardings`, the restore target."""
-    return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state, shardings)

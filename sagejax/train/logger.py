@@ -49,12 +49,12 @@ class MetricLogger:
         if self._start_step is None:
             self._start_step, self._start_time = step, now
         done = step - self._start_step
-        rate = done / max(now - self._start_time, 1e-9) if done else 0.0
-        eta = (self.total_steps - step) / rate if rate else float("nan")
+        timing = ""
+        if done:  # a rate is known only once steps have passed since the first line
+            rate = done / max(now - self._start_time, 1e-9)
+            timing = f"{rate:6.2f} steps/s eta {(self.total_steps - step) / rate:6.0f}s  "
         shown = " ".join(f"{k.split('/', 1)[-1]}={v:.4g}" for k, v in metrics.items())
-        print(
-            f"[{step:>6}/{self.total_steps}] {rate:6.2f} steps/s eta {eta:6.0f}s  {shown}", file=sys.stderr, flush=True
-        )
+        print(f"[{step:>6}/{self.total_steps}] {timing}{shown}", file=sys.stderr, flush=True)
 
     def images(self, step: int, panels: dict[str, np.ndarray]) -> None:
         """Image panels (NHWC in [0,1], or NHW maps) to TensorBoard."""

@@ -92,8 +92,9 @@ def _leaf_sharding(mesh: Mesh, shape: tuple[int, ...]) -> NamedSharding:
 
 
 def state_sharding(mesh: Mesh, tree):
-    """Shardings for a train-state pytree: replicated, or split over "fsdp" when the mesh has it."""
-    return jax.tree.map(lambda leaf: _leaf_sharding(mesh, tuple(np.shape(leaf))), tree)
+    """Shardings for a train-state pytree (arrays or ShapeDtypeStructs): replicated, or split over "fsdp" when the
+    mesh has it."""
+    return jax.tree.map(lambda leaf: _leaf_sharding(mesh, tuple(getattr(leaf, "shape", np.shape(leaf)))), tree)
 
 
 def global_batch(mesh: Mesh, local_batch):

@@ -1,4 +1,4 @@
-"""What makes a run reproducible: its config, code revision, library versions and devices."""
+"""What makes a run reproducible: its config, code revision, library versions, devices and compiled step."""
 
 from __future__ import annotations
 
@@ -22,14 +22,16 @@ def git_revision() -> str:
     return rev.strip() + ("+dirty" if dirty.strip() else "")
 
 
-def write_run_info(workdir: str, config) -> dict:
-    """Writes `workdir/config.json` with the config and the environment (process 0 only)."""
+def write_run_info(workdir: str, config, **extra) -> dict:
+    """Writes `workdir/config.json` with the config, the environment and `extra` entries such as the compile
+    report (process 0 only)."""
     info = {
         "config": config.to_dict(),
         "git_revision": git_revision(),
         "versions": {"jax": jax.__version__, "flax": flax.__version__, "optax": optax.__version__},
         "devices": [str(d) for d in jax.devices()],
         "process_count": jax.process_count(),
+        **extra,
     }
     if jax.process_index() == 0:
         os.makedirs(workdir, exist_ok=True)

@@ -1,4 +1,5 @@
-"""The pure train step: gradients of a method's loss, one optimizer update, metrics.
+"""The pure train step: the batch's device transform, gradients of a method's loss, one optimizer update,
+metrics (with the finiteness check fused in), and its ahead-of-time compilation.
 
 A loss function has the signature `loss_fn(model, batch, rng) -> (scalar, metrics)`, where
 `model` is the NNX module rebuilt inside the step; BatchNorm statistics it updates are read
@@ -7,9 +8,11 @@ back out after the call. The step itself knows no method and no model architectu
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 import optax
 from flax import nnx
 from jax.sharding import Mesh
@@ -18,6 +21,7 @@ from sagejax.train.mesh import batch_sharding, replicated, state_sharding
 from sagejax.train.state import TrainState, merge_model
 
 LossFn = Callable[[nnx.Module, dict, jax.Array], tuple[jax.Array, dict]]
+BatchTransform = Callable[[dict, jax.Array], dict]
 
 
 def make_grad_fn(*, graphdef: nnx.GraphDef, loss_fn: LossFn):
@@ -38,20 +42,37 @@ def make_grad_fn(*, graphdef: nnx.GraphDef, loss_fn: LossFn):
     return grad_fn
 
 
-def make_train_step(*, graphdef: nnx.GraphDef, loss_fn: LossFn, optimizer: optax.GradientTransformation):
-    """Returns the pure `step(state, batch, rng) -> (new_state, metrics)`."""
+def make_train_step(
+    *,
+    graphdef: nnx.GraphDef,
+    loss_fn: LossFn,
+    optimizer: optax.GradientTransformation,
+    transform: BatchTransform | None = None,
+):
+    """Returns the pure `step(state, batch, rng) -> (new_state, metrics)`; `transform(batch, rng)` runs first on
+    the device (uint8 → float, joint augmentation). Metrics include `finite` (1.0 when the loss, the gradients and
+    the new parameters are all finite), so the loop checks finiteness without walking the tree itself."""
     grad_fn = make_grad_fn(graphdef=graphdef, loss_fn=loss_fn)
 
     def step(state: TrainState, batch, rng):
-        loss, metrics, grads, model_state = grad_fn(state, batch, jax.random.fold_in(rng, state.step))
+        rng = jax.random.fold_in(rng, state.step)
+        augment_rng, loss_rng = jax.random.split(rng)
+        if transform is not None:
+            batch = transform(batch, augment_rng)
+        loss, metrics, grads, model_state = grad_fn(state, batch, loss_rng)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        new_state = TrainState(
-            step=state.step + 1,
-            params=optax.apply_updates(state.params, updates),
-            model_state=model_state,
-            opt_state=opt_state,
-        )
-        metrics = {**metrics, "loss": loss, "grad_norm": optax.tree.norm(grads)}
+        params = optax.apply_updates(state.params, updates)
+        new_state = TrainState(step=state.step + 1, params=params, model_state=model_state, opt_state=opt_state)
+        grad_norm, param_norm = optax.tree.norm(grads), optax.tree.norm(params)
+        finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(param_norm)
+        metrics = {
+            **metrics,
+            "loss": loss,
+            "grad_norm": grad_norm,
+            "param_norm": param_norm,
+            "update_norm": optax.tree.norm(updates),
+            "finite": finite.astype(jnp.float32),
+        }
         return new_state, metrics
 
     return step
@@ -66,3 +87,29 @@ def jit_train_step(step, *, mesh: Mesh, state: TrainState):
         out_shardings=(state_shardings, replicated(mesh)),
         donate_argnums=(0,),
     )
+
+
+def batch_spec(mesh: Mesh, local_batch: dict) -> dict:
+    """ShapeDtypeStructs of the global batch that `local_batch` (this process's numpy part) belongs to."""
+    sharding = batch_sharding(mesh)
+    processes = jax.process_count()
+    return {
+        key: jax.ShapeDtypeStruct((value.shape[0] * processes, *value.shape[1:]), value.dtype, sharding=sharding)
+        for key, value in local_batch.items()
+    }
+
+
+def compile_train_step(step, *, mesh: Mesh, abstract_state: TrainState, batch: dict):
+    """Lowers and compiles the jitted step before the loop (errors such as out-of-memory show here, not at step
+    1); returns the executable and its report: compile seconds and XLA's memory analysis in bytes."""
+    jitted = jit_train_step(step, mesh=mesh, state=abstract_state)
+    rng = jax.ShapeDtypeStruct((), jax.random.key(0).dtype, sharding=replicated(mesh))
+    start = time.perf_counter()
+    compiled = jitted.lower(abstract_state, batch, rng).compile()
+    report = {"compile_seconds": time.perf_counter() - start}
+    memory = compiled.memory_analysis()
+    for name in ("argument", "output", "temp", "alias", "generated_code"):
+        value = getattr(memory, f"{name}_size_in_bytes", None) if memory is not None else None
+        if value is not None:
+            report[f"{name}_bytes"] = int(value)
+    return compiled, report

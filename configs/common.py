@@ -1,0 +1,136 @@
+"""What every experiment config shares: the variant parser, the optim/train/mesh blocks, method and evaluator
+blocks merged from the defaults that live beside their code, and the smoke shrinker for CPU checks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import ml_collections
+
+from sagejax import methods
+from sagejax.evaluate import evaluators
+
+
+def parse_arg(arg: str | None, *, choices: Mapping[str, Sequence[str]] = {}, **options) -> ml_collections.ConfigDict:
+    """Parses a `--config=FILE:ARG` variant string such as "sage,texture,smoke" or "method=xent,pad=attack".
+
+    `choices` maps a group to its allowed values (the first is the default): a bare value picks it ("sage" sets
+    method=sage). `options` are named settings with defaults: a bare name sets a boolean option True
+    ("smoke"), "name=value" sets any option or group (converted to the default's type). Unknown words raise.
+    """
+    result = {group: values[0] for group, values in choices.items()}
+    result.update(options)
+    chosen = {}
+    for token in (t.strip() for t in (arg or "").split(",")):
+        if not token:
+            continue
+        key, has_value, value = token.partition("=")
+        group = next((g for g, values in choices.items() if token in values), None)
+        if group is not None and not has_value:
+            if group in chosen and chosen[group] != token:
+                raise ValueError(f"config variants {chosen[group]!r} and {token!r} both set {group}")
+            chosen[group] = result[group] = token
+        elif has_value and key in choices:
+            if value not in choices[key]:
+                raise ValueError(f"config variant {token!r}: {key} must be one of {list(choices[key])}")
+            chosen[key] = result[key] = value
+        elif has_value and key in options:
+            result[key] = _convert(value, options[key], token)
+        elif not has_value and isinstance(options.get(key), bool):
+            result[key] = True
+        else:
+            known = [v for values in choices.values() for v in values] + list(options)
+            raise ValueError(f"unknown config variants [{token!r}]; known: {known}")
+    return ml_collections.ConfigDict(result)
+
+
+def _convert(value: str, default, token: str):
+    if isinstance(default, bool):
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"config variant {token!r}: expected true or false")
+        return value.lower() in ("true", "1")
+    try:
+        return type(default)(value) if default is not None else value
+    except ValueError:
+        raise ValueError(f"config variant {token!r}: expected a {type(default).__name__}") from None
+
+
+def method(name: str, **overrides) -> ml_collections.ConfigDict:
+    """`config.method`: the method's registered defaults (beside its code in sagejax/methods), then overrides."""
+    return methods.default_config(name, **overrides)
+
+
+def evaluator(type_name: str, **overrides) -> ml_collections.ConfigDict:
+    """One entry of `config.evals`: the evaluator type's defaults, then overrides."""
+    return evaluators.default_config(type_name, **overrides)
+
+
+def optim(**overrides) -> ml_collections.ConfigDict:
+    """`config.optim`: AdamW with linear warmup and cosine decay (sagejax.train.optim)."""
+    block = dict(
+        name="adamw",  # or "sgd" (Nesterov momentum), "adam"
+        lr=1e-3,
+        weight_decay=1e-4,
+        momentum=0.9,
+        schedule="cosine",  # or "constant"
+        warmup_steps=50,
+        final_lr_fraction=0.0,
+        clip_grad_norm=0.0,  # 0 = no clipping
+    )
+    return _block(block, overrides, "optim")
+
+
+def train(**overrides) -> ml_collections.ConfigDict:
+    """`config.train`: steps, global batch, cadences of logs and checkpoints (evaluators set their own)."""
+    block = dict(steps=400, batch_size=64, log_every_steps=50, checkpoint_every_steps=200, tensorboard=True)
+    return _block(block, overrides, "train")
+
+
+def mesh(**axes) -> ml_collections.ConfigDict:
+    """`config.mesh`: axis name → size, one size may be -1 (all remaining devices); default pure data parallel."""
+    return ml_collections.ConfigDict({"axes": ml_collections.ConfigDict(axes or {"data": -1})})
+
+
+def data(**fields) -> ml_collections.ConfigDict:
+    """`config.data` with the keys every dataset shares (augmentation off unless asked for)."""
+    block = dict(
+        name="decoy_mnist",
+        builder_config="",
+        data_dir="~/tensorflow_datasets",
+        manual_dir="",  # folder of a manually downloaded dataset (saliency_csv, salicon), "" for none
+        train_split="train",
+        train_exclude_attack_types=(),  # attack types left out of training (leave-one-out protocols)
+        num_classes=10,
+        train_dir="",  # a TFDS folder (e.g. written by sagejax.label) to train on; "" = the dataset above
+        saliency_feature="saliency",  # the training feature methods read as the batch's "saliency"
+        augment="",  # "" | "crop_flip" | "flip": joint geometric augmentation of images and maps, on device
+        crop_scale=(0.35, 1.0),  # random-resized crop: area fraction range
+        crop_ratio=(3 / 4, 4 / 3),  # random-resized crop: aspect-ratio range
+    )
+    return _block(block, fields, "data")
+
+
+def model(name: str, dtype: str = "float32", **kwargs) -> ml_collections.ConfigDict:
+    """`config.model`: a registered model name, its options and the compute dtype."""
+    return ml_collections.ConfigDict({"name": name, "kwargs": ml_collections.ConfigDict(kwargs), "dtype": dtype})
+
+
+def _block(block: dict, overrides: Mapping, name: str) -> ml_collections.ConfigDict:
+    unknown = sorted(set(overrides) - set(block))
+    if unknown:
+        raise ValueError(f"config.{name} has no keys {unknown}; known: {sorted(block)}")
+    return ml_collections.ConfigDict({**block, **overrides})
+
+
+def smoke(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Shrinks a config for a CPU check of the whole pipeline in tens of seconds: tiny model, 6 steps."""
+    kwargs = config.model.kwargs
+    for key, value in (("width", 4), ("base_width", 4), ("depth", 2)):
+        if key in kwargs and kwargs[key] > value:
+            kwargs[key] = value
+    config.train.update(steps=6, batch_size=16, log_every_steps=2, checkpoint_every_steps=3)
+    config.optim.warmup_steps = 1
+    for settings in config.evals.values():
+        settings.every_steps = 3
+        settings.batch_size = 64
+    return config

@@ -1,0 +1,41 @@
+"""What happens to a batch on the device, inside the jitted step: uint8 images and maps become float32 in
+[0, 1] (they travel host→device as uint8, a quarter of the bytes), then the optional joint geometric augmentation
+(`config.data.augment`) moves every map with its image."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from sagejax.augment import geometric
+
+# Features stored as uint8 0..255 that models read as float32 in [0, 1]; binary maps (fixations) stay integers.
+UNIT_SCALED = ("image", "saliency", "density", "teacher_saliency")
+AUGMENTATIONS = ("", "crop_flip", "flip")
+
+
+def to_model_inputs(batch: dict) -> dict:
+    """uint8 unit-scaled features → float32 / 255; everything else unchanged (float inputs pass as they are)."""
+    return {
+        key: value.astype(jnp.float32) / 255 if key in UNIT_SCALED and value.dtype == jnp.uint8 else value
+        for key, value in batch.items()
+    }
+
+
+def make_train_transform(data_config):
+    """`transform(batch, rng) -> batch` of the training step: the cast, then `data_config.augment` ("" = none,
+    "crop_flip" = random-resized crop with `crop_scale` / `crop_ratio` plus a horizontal flip, "flip" = flip only)."""
+    kind = data_config.get("augment", "")
+    if kind not in AUGMENTATIONS:
+        raise ValueError(f"unknown data.augment {kind!r}; choose from {list(AUGMENTATIONS)}")
+    if kind == "crop_flip":
+        crop = dict(scale=tuple(data_config.crop_scale), ratio=tuple(data_config.crop_ratio))
+    else:
+        crop = dict(scale=(1.0, 1.0), ratio=(1.0, 1.0))
+
+    def transform(batch, rng):
+        batch = to_model_inputs(batch)
+        if not kind:
+            return batch
+        return geometric.augment_batch(batch, rng, flip=True, **crop)
+
+    return transform

@@ -1,0 +1,82 @@
+"""Data from an experiment config: the one place that turns `config.data` (and an evaluator's `data` overrides)
+into built datasets and iterators, so trainers, drivers and evaluators never translate config keys by hand."""
+
+from __future__ import annotations
+
+import os
+
+import ml_collections
+
+from sagejax.data.pipeline import TFDS_DIR, build_dataset, make_loader
+
+
+def dataset_config(config, eval_name: str | None = None) -> ml_collections.ConfigDict:
+    """`config.data`, with the evaluator's `config.evals[eval_name].data` entries (if any) laid over it."""
+    merged = ml_collections.ConfigDict(config.data.to_dict())
+    if eval_name is not None:
+        overrides = config.evals[eval_name].get("data")
+        if overrides:
+            unknown = sorted(set(overrides) - set(merged))
+            if unknown:
+                raise ValueError(f"config.evals.{eval_name}.data has unknown keys {unknown}; known: {sorted(merged)}")
+            merged.update(overrides.to_dict())
+    return merged
+
+
+def build(data_config):
+    """Prepares the dataset of `data_config` (name, builder_config, data_dir, manual_dir) if needed; its builder."""
+    return build_dataset(
+        data_config.name,
+        config=data_config.builder_config if data_config.name != TFDS_DIR else None,
+        data_dir=os.path.expanduser(data_config.data_dir),
+        manual_dir=data_config.get("manual_dir") or None,
+    )
+
+
+def _source(data_config) -> dict:
+    if data_config.name == TFDS_DIR:
+        return dict(name=TFDS_DIR, config=None, data_dir=os.path.expanduser(data_config.data_dir))
+    return dict(
+        name=data_config.name, config=data_config.builder_config, data_dir=os.path.expanduser(data_config.data_dir)
+    )
+
+
+def train_iter(config, **process):
+    """This process's endless, shuffled training iterator: `data.train_split` of the dataset, or of the folder
+    `data.train_dir` when set (e.g. a split labeled by sagejax.label); `data.saliency_feature` is delivered as the
+    batch's "saliency"; `data.train_exclude_attack_types` are left out. `process` = process_index/process_count."""
+    data = config.data
+    source = _source(data)
+    if data.get("train_dir"):
+        source = dict(name=TFDS_DIR, config=None, data_dir=os.path.expanduser(data.train_dir))
+    feature = data.get("saliency_feature", "saliency")
+    return make_loader(
+        **source,
+        split=data.train_split,
+        batch_size=config.train.batch_size,
+        seed=config.seed,
+        shuffle=True,
+        num_epochs=None,
+        exclude_attack_types=tuple(data.get("train_exclude_attack_types", ())),
+        rename={feature: "saliency"} if feature != "saliency" else None,
+        numeric_only=True,
+        **process,
+    )
+
+
+def eval_iter(config, name: str, split: str, **process):
+    """One pass over `split` for the evaluator `config.evals[name]`: its batch size, its data overrides and its
+    `attack_types` (bona fide + only those; () = all), padded to whole batches (`valid` marks real examples)."""
+    evaluator = config.evals[name]
+    return make_loader(
+        **_source(dataset_config(config, name)),
+        split=split,
+        batch_size=evaluator.batch_size,
+        seed=config.seed,
+        shuffle=False,
+        num_epochs=1,
+        pad_remainder=True,
+        only_attack_types=tuple(evaluator.get("attack_types", ())) or None,
+        numeric_only=True,
+        **process,
+    )

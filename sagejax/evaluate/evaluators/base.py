@@ -1,0 +1,82 @@
+"""What every evaluator shares: its settings, a jitted eval forward over the mesh, and whole-split batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import jax
+import numpy as np
+
+from sagejax import data
+from sagejax.train.mesh import batch_sharding, global_batch, replicated
+from sagejax.train.state import merge_model
+
+
+class Evaluator:
+    """Base of the evaluator types. Subclasses set DEFAULTS, `forward(model, batch) -> dict of arrays` and
+    `run(state) -> (metrics {"<split>/<metric>": value}, panels {name: images})`."""
+
+    DEFAULTS: dict = dict(splits=(), every_steps=0, batch_size=256)
+
+    def __init__(self, name: str, config, *, graphdef, mesh, predict: Callable):
+        self.name, self.config, self.mesh = name, config, mesh
+        self.settings = config.evals[name]
+        self.predict = predict  # (model, batch, method_config) -> dict: the method's eval outputs
+        self._graphdef = graphdef
+        self._eval_fn = None
+        self.builder = data.build(data.dataset_config(config, name))
+        self.check_splits()
+        self.check_dataset(self.builder)
+
+    def check_splits(self) -> None:
+        """Every configured split must exist in the evaluator's dataset."""
+        known = set(self.builder.info.splits)
+        if not self.settings.splits:
+            raise ValueError(f"config.evals.{self.name}.splits is empty")
+        missing = [split for split in self.settings.splits if split.split("[")[0] not in known]
+        if missing:
+            raise ValueError(
+                f"config.evals.{self.name}.splits has {missing}, not splits of {self.builder.info.full_name} "
+                f"({sorted(known)})"
+            )
+
+    def check_dataset(self, builder) -> None:
+        """Raises naming what the dataset lacks for this evaluator (override per type)."""
+
+    def due(self, step: int) -> bool:
+        """Whether this evaluator runs at `step` during training (it always runs at the end)."""
+        every = self.settings.every_steps
+        return bool(every) and step % every == 0
+
+    def forward(self, model, batch) -> dict:
+        raise NotImplementedError
+
+    def method_outputs(self, model, batch) -> dict:
+        """The method's predictions on `batch`, named keys required by this evaluator checked."""
+        return self.predict(model, batch, self.config.method)
+
+    def _jitted(self):
+        if self._eval_fn is None:
+            graphdef = self._graphdef
+
+            def eval_fn(params, model_state, batch):
+                model = merge_model(graphdef, params, model_state)
+                model.eval()
+                return self.forward(model, data.to_model_inputs(batch))
+
+            self._eval_fn = jax.jit(
+                eval_fn, in_shardings=(None, None, batch_sharding(self.mesh)), out_shardings=replicated(self.mesh)
+            )
+        return self._eval_fn
+
+    def batches(self, state, split: str) -> Iterator[dict[str, np.ndarray]]:
+        """`forward`'s host outputs for each batch of a whole split, padding rows (valid=False) removed; an output
+        may cover only the first rows of the batch (e.g. panel images)."""
+        eval_fn = self._jitted()
+        for batch in data.eval_iter(self.config, self.name, split):
+            out = jax.device_get(eval_fn(state.params, state.model_state, global_batch(self.mesh, batch)))
+            valid = out.pop("valid")
+            yield {key: value[valid[: len(value)]] for key, value in out.items()}
+
+    def run(self, state) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        raise NotImplementedError
