@@ -38,6 +38,8 @@ def parse_arg(arg: str | None, *, choices: Mapping[str, Sequence[str]] = {}, **o
             result[key] = _convert(value, options[key], token)
         elif not has_value and isinstance(options.get(key), bool):
             result[key] = True
+        elif not has_value and key in options:
+            raise ValueError(f"config variant {token!r} needs a value: {key}=VALUE")
         else:
             known = [v for values in choices.values() for v in values] + list(options)
             raise ValueError(f"unknown config variants [{token!r}]; known: {known}")

@@ -25,6 +25,9 @@ def get_config(arg: str | None = None):
     config.train = common.train(steps=600, batch_size=32, log_every_steps=50, checkpoint_every_steps=300)
     config.evals = ml_collections.ConfigDict()
     config.evals.saliency = common.evaluator("saliency", splits=("validation",), every_steps=300, batch_size=100)
+    for eval_key, method_key in (("map_key", "density_key"), ("fixations_key", "fixations_key")):
+        config.evals.saliency[eval_key] = config.method.get_ref(method_key)  # scored on the maps it learns
+    config.evals.saliency.fixation_threshold = config.method.get_ref("fixation_threshold")
     config.mesh = common.mesh()
     if arg.decoy:
         config.data.name = "decoy_mnist"
@@ -32,7 +35,7 @@ def get_config(arg: str | None = None):
         config.data.train_split = "train[:500]"  # the small annotated subset
         config.method.density_key = "saliency"
         config.method.fixations_key = ""
-        config.evals.saliency.update(splits=("test",), map_key="saliency", fixations_key="")
+        config.evals.saliency.splits = ("test",)
     if arg.smoke:
         common.smoke(config)
     return config

@@ -37,7 +37,13 @@ def run_one(config_module: str, method: str, family: str, seed: int, workdir: st
     results_path = os.path.join(workdir, "results.json")
     if os.path.exists(results_path):
         with open(results_path, encoding="utf-8") as f:
-            return json.load(f)
+            results = json.load(f)
+        if not any(key.startswith(f"eval/{_EVALUATOR}/") for key in results):
+            raise ValueError(
+                f"{results_path} has no eval/{_EVALUATOR}/... metrics (written before named evaluators); "
+                "use another --workdir or move the run aside to retrain it"
+            )
+        return results
     variants = [method] + ([] if family == "swatch" else [family]) + ([suffix] if suffix else [])
     config = importlib.import_module(config_module).get_config(",".join(variants))
     config.seed = seed

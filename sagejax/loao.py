@@ -48,9 +48,11 @@ def run_protocol(config, workdir: str) -> dict[str, dict[str, float]]:
         for name in classifiers:
             run_config.evals[name].attack_types = (held_out,)
         metrics = train_and_evaluate(run_config, os.path.join(workdir, held_out))
-        # eval/<evaluator>/<split>/<metric> -> <metric> (one split), <split>/<metric> (several)
+        # eval/<evaluator>/<split>/<metric> -> the shortest name that stays unique: <metric> for one evaluator
+        # and one split, <split>/<metric> for one evaluator, else <evaluator>/<split>/<metric>
         splits = {key.split("/")[2] for key in metrics}
-        results[held_out] = {key.split("/", 3 if len(splits) == 1 else 2)[-1]: v for key, v in metrics.items()}
+        depth = 1 if len(classifiers) > 1 else (3 if len(splits) == 1 else 2)
+        results[held_out] = {key.split("/", depth)[-1]: v for key, v in metrics.items()}
     return results
 
 

@@ -252,24 +252,34 @@ def test_non_maps_pass_through():
         "image": _float((B, H, W, C)),
         "label": np.arange(B, dtype=np.int32),
         "weight": np.ones((B,), np.float32),
-        "small_map": _float((B, 8, 8), seed=17),
         "features": _float((B, 5), seed=18),
     }
     out = augment_batch(batch, jax.random.key(19))
     assert set(out) == set(batch)
-    for key in ("label", "weight", "small_map", "features"):
+    for key in ("label", "weight", "features"):
         assert out[key] is batch[key]
     assert not np.allclose(np.asarray(out["image"]), batch["image"])
     jitted = _jit_augment()(batch, jax.random.key(19))
-    for key in ("label", "weight", "small_map", "features"):
+    for key in ("label", "weight", "features"):
         np.testing.assert_array_equal(np.asarray(jitted[key]), batch[key])
 
 
-@pytest.mark.parametrize("shape", [(B, H, 8), (B, 8, W, 1)])
-def test_partial_spatial_match_raises_naming_key(shape):
-    batch = {"image": _float((B, H, W, C)), "odd_map": np.zeros(shape, np.float32)}
-    with pytest.raises(ValueError, match="odd_map"):
-        augment_batch(batch, jax.random.key(0))
+@pytest.mark.parametrize("shape", [(B, 8, 8), (B, H, 8), (B, 8, W, 1)])
+def test_a_map_at_another_resolution_gets_the_same_box(shape):
+    batch = {"image": _float((B, H, W, C)), "small_map": _float(shape, seed=17)}
+    rng = jax.random.key(23)
+    out = augment_batch(batch, rng, scale=(0.3, 1.0))
+    crops = sample_crops(rng, B, scale=(0.3, 1.0))
+    np.testing.assert_allclose(np.asarray(out["small_map"]), np.asarray(crop_and_resize(batch["small_map"], crops)))
+    assert not np.allclose(np.asarray(out["small_map"]), batch["small_map"])
+
+
+def test_a_quarter_resolution_map_flips_with_the_image():
+    image = _float((B, H, W, C))
+    small = image[..., 0].reshape(B, H // 4, 4, W // 4, 4).mean(axis=(2, 4))
+    out = augment_batch({"image": image, "small": small}, jax.random.key(5), scale=(1.0, 1.0), ratio=(1.0, 1.0))
+    flipped = np.asarray(out["image"])[..., 0].reshape(B, H // 4, 4, W // 4, 4).mean(axis=(2, 4))
+    np.testing.assert_allclose(np.asarray(out["small"]), flipped, atol=1e-6)
 
 
 def test_batch_size_mismatch_raises_naming_key():

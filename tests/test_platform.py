@@ -64,6 +64,10 @@ def test_an_unknown_eval_split_or_type_is_named_before_training(data_dir, tmp_pa
         train_and_evaluate(config, str(tmp_path))
     with pytest.raises(ValueError, match="unknown evaluator type 'retreival'"):
         common.evaluator("retreival")
+    config = _config(data_dir)  # a saliency evaluation of a classifier: nothing predicts a density
+    config.evals.maps = common.evaluator("saliency", splits=("test",), map_key="saliency", fixations_key="")
+    with pytest.raises(ValueError, match="evaluator 'maps' needs 'density' from the method's predict"):
+        train_and_evaluate(config, str(tmp_path))
     assert not (tmp_path / "metrics.jsonl").exists()
 
 
@@ -112,6 +116,20 @@ def test_device_transform_casts_uint8_and_moves_maps_with_the_image():
         data.make_train_transform(common.data(augment="rotate"))
 
 
+def test_a_crop_that_loses_the_whole_salient_region_is_not_applied():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    saliency = np.zeros((16, 32, 32), np.uint8)
+    saliency[:, :12, :12] = 255  # evidence only in the top-left corner: many small crops miss it
+    batch = {"image": image, "saliency": saliency}
+    data_config = common.data(augment="crop_flip", crop_scale=(0.1, 0.2))
+    out = jax.device_get(jax.jit(data.make_train_transform(data_config))(batch, jax.random.key(0)))
+    kept = out["saliency"].reshape(16, -1).max(axis=1) > 0
+    assert kept.all()  # no example reaches the loss with its map emptied by the crop
+    unchanged = np.array([np.allclose(out["image"][i], image[i] / 255) for i in range(16)])
+    assert unchanged.any() and not unchanged.all()  # some crops fell back to the full view, others were applied
+
+
 def test_abstract_init_allocates_on_the_mesh_and_equals_eager_init(devices):
     config = sage_decoy.get_config("xent,smoke")
     mesh = make_mesh({"data": 8}, devices=devices)
@@ -156,6 +174,8 @@ def test_variant_parser_reads_bare_values_flags_and_key_value_pairs():
         common.parse_arg("swatch,texture", choices={"family": ("swatch", "texture")})
     with pytest.raises(ValueError, match="family must be one of"):
         common.parse_arg("family=stripes", choices={"family": ("swatch", "texture")})
+    with pytest.raises(ValueError, match="'pad' needs a value: pad=VALUE"):
+        sage_csv.get_config("sage,pad")
     config = sage_decoy.get_config("method=cyborg,family=texture")
     assert config.method.name == "cyborg" and config.data.builder_config == "texture_32_rgb"
     assert "temperature" not in config.method and config.method.alpha == 0.5  # each method has only its own keys

@@ -155,6 +155,15 @@ def test_corrupted_checkpoint_is_named_and_left_in_place(data_dir, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_data_position_of_the_earlier_loader_is_named(data_dir, tmp_path):
+    train_and_evaluate(_config(data_dir, "xent,smoke", steps=2, checkpoint_every_steps=2), str(tmp_path))
+    for path in (tmp_path / "checkpoints" / "2" / "data").glob("process_*.json"):
+        path.write_text(json.dumps({"version": 2, "last_seen_indices": {"0": 31}, "last_worker_index": -1}))
+    with pytest.raises(RuntimeError, match="data position of the earlier sagejax loader"):
+        train_and_evaluate(_config(data_dir, "xent,smoke", steps=4), str(tmp_path))
+
+
+@pytest.mark.slow
 def test_unknown_config_key_is_named(data_dir, tmp_path):
     process = _main(tmp_path, "sage,smoke", _overrides(data_dir) + ["--config.method.temprature=2"])
     _, stderr = process.communicate(timeout=120)

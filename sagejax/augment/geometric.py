@@ -116,35 +116,25 @@ def crop_and_resize(array: jax.Array, crops: dict, *, nearest: bool = False) -> 
 
 
 def augment_batch(batch: dict, rng, *, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), flip: bool = True) -> dict:
-    """Apply one random crop+flip per example to batch["image"] and to every map of the same H×W, jointly.
+    """Apply one random crop+flip per example to batch["image"] and to every spatial map, jointly.
 
-    Maps are entries with ndim >= 3 and shape[1:3] == the image's (H, W): floats are resampled
-    bilinearly, integer/boolean ones (binary fixations) by nearest neighbour so their values stay
-    in the original set; an integer image is likewise resampled by nearest neighbour. All other
-    entries pass through untouched. `rng` goes straight to sample_crops(rng, B, ...), so the draw
-    can be reproduced. Raises ValueError if "image" is missing, or naming the key of an entry whose
-    spatial shape matches the image's in only one dimension or whose batch size differs.
+    Maps are the other entries with ndim >= 3, (B, h, w[, C]); each is cropped at its own resolution (boxes are
+    fractions of the image), so a map stored at another resolution than the image still moves with it. Floats
+    are resampled bilinearly, integer/boolean ones (binary fixations) by nearest neighbour so their values stay
+    in the original set; an integer image is likewise resampled by nearest neighbour. Entries with ndim < 3
+    (labels, flags, embeddings) pass through untouched. `rng` goes straight to sample_crops(rng, B, ...), so the
+    draw can be reproduced. Raises ValueError if "image" is missing, or naming a map whose batch size differs.
     """
     if "image" not in batch:
         raise ValueError(f"batch has no 'image' entry; keys: {sorted(batch)}")
     image = batch["image"]
     if getattr(image, "ndim", 0) < 3:
         raise ValueError(f"batch['image'] must be (B, H, W[, C]), got shape {getattr(image, 'shape', None)}")
-    size, spatial = image.shape[0], tuple(image.shape[1:3])
-    map_keys = []
-    for key, value in batch.items():
-        if key == "image" or getattr(value, "ndim", 0) < 3:
-            continue
-        matches = (value.shape[1] == spatial[0], value.shape[2] == spatial[1])
-        if all(matches):
-            if value.shape[0] != size:
-                raise ValueError(f"map {key!r} has batch size {value.shape[0]}, image has {size}")
-            map_keys.append(key)
-        elif any(matches):
-            raise ValueError(
-                f"entry {key!r} of shape {value.shape} matches the image's spatial shape {spatial} in only one "
-                "dimension; resize it to the image's H×W or to a clearly different resolution"
-            )
+    size = image.shape[0]
+    map_keys = [key for key, value in batch.items() if key != "image" and getattr(value, "ndim", 0) >= 3]
+    for key in map_keys:
+        if batch[key].shape[0] != size:
+            raise ValueError(f"map {key!r} has batch size {batch[key].shape[0]}, image has {size}")
     crops = sample_crops(rng, size, scale=scale, ratio=ratio, flip=flip)
     out = dict(batch)
     for key in ("image", *map_keys):

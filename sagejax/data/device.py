@@ -9,7 +9,9 @@ import jax.numpy as jnp
 from sagejax.augment import geometric
 
 # Features stored as uint8 0..255 that models read as float32 in [0, 1]; binary maps (fixations) stay integers.
+# (The cast runs under jit, where XLA multiplies by 1/255: up to 1 ulp from a host-side division.)
 UNIT_SCALED = ("image", "saliency", "density", "teacher_saliency")
+SALIENCY_MAPS = ("saliency", "teacher_saliency")  # maps whose all-zero value means "no map" to the methods
 AUGMENTATIONS = ("", "crop_flip", "flip")
 
 
@@ -36,6 +38,21 @@ def make_train_transform(data_config):
         batch = to_model_inputs(batch)
         if not kind:
             return batch
-        return geometric.augment_batch(batch, rng, flip=True, **crop)
+        augmented = geometric.augment_batch(batch, rng, flip=True, **crop)
+        # A crop that misses all of an example's salient region would read as "no map" downstream (an all-zero
+        # map is the missing-map convention): such examples keep their unaugmented view instead.
+        lost = jnp.zeros(batch["image"].shape[0], bool)
+        for key in SALIENCY_MAPS:
+            if key in batch:
+                lost |= (_peak(batch[key]) > 0) & (_peak(augmented[key]) == 0)
+        return {key: jnp.where(_per_example(lost, value), batch[key], value) for key, value in augmented.items()}
 
     return transform
+
+
+def _peak(maps):
+    return jnp.max(maps.reshape(maps.shape[0], -1), axis=1)
+
+
+def _per_example(flags, like):
+    return flags.reshape((-1,) + (1,) * (like.ndim - 1))

@@ -19,8 +19,7 @@ import ml_collections
 import numpy as np
 
 from sagejax import models
-
-PANEL_COUNT = 8
+from sagejax.methods.views import PANEL_COUNT
 
 
 def classify(model, batch, config) -> dict:

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sagejax import augment, losses
+from sagejax.methods.views import PANEL_COUNT
 
 DEFAULTS = dict(
     density_key="density",  # the human map the teacher learns
@@ -34,7 +35,7 @@ def predict(model, batch, config) -> dict:
     return {"density": jnp.exp(predict_log_density(model, batch["image"]))}
 
 
-def panels(config, batch, count: int = 8) -> dict[str, np.ndarray]:
+def panels(config, batch, count: int = PANEL_COUNT) -> dict[str, np.ndarray]:
     """Images and human maps of the first training examples."""
     return {
         "panels/image": np.asarray(batch["image"][:count]),

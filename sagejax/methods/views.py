@@ -8,6 +8,8 @@ import numpy as np
 
 from sagejax import augment
 
+PANEL_COUNT = 8  # training examples shown in the TensorBoard image panels
+
 # Hyperparameters of the views, shared by every method that builds them (SAGE, the augmentation control).
 VIEW_DEFAULTS = dict(
     blur_sigma=2.0,  # Gaussian σ of the degradation, pixels
@@ -33,7 +35,7 @@ def config_views(config, *, images, saliency, rng) -> dict:
     return {**views, "saliency": prepared}
 
 
-def view_panels(config, batch, count: int = 8) -> dict[str, np.ndarray]:
+def view_panels(config, batch, count: int = PANEL_COUNT) -> dict[str, np.ndarray]:
     """x, s, x~ and x~' of the first `count` examples, for the TensorBoard image panel."""
     views = config_views(
         config,

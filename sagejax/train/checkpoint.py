@@ -56,20 +56,14 @@ def wait(manager: ocp.CheckpointManager) -> None:
     manager.wait_until_finished()
 
 
-def restore_latest(manager: ocp.CheckpointManager, abstract_state, data_iterator):
-    """Restores the newest checkpoint onto `abstract_state`'s shapes and shardings; None when there is none."""
-    step = manager.latest_step()
-    if step is None:
-        return None
-    return restore_state(manager, abstract_state, step=step, data_iterator=data_iterator)
-
-
 def restore_state(manager: ocp.CheckpointManager, abstract_state, *, step: int, data_iterator=None):
     """Restores the train state of `step`, and the data position into `data_iterator` when given (without it,
     e.g. to use a trained model); a damaged checkpoint raises RuntimeError naming it and is left in place."""
     items = {"state": ocp.args.StandardRestore(abstract_state)}
     if data_iterator is not None:
         items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
+    if data_iterator is not None:
+        _check_position_format(manager, step)
     try:
         restored = manager.restore(step, args=ocp.args.Composite(**items))
     except Exception as error:  # orbax raises several types for damaged files
@@ -78,3 +72,18 @@ def restore_state(manager: ocp.CheckpointManager, abstract_state, *, step: int, 
             "move it aside to use an earlier step"
         ) from error
     return restored["state"]
+
+
+def _check_position_format(manager: ocp.CheckpointManager, step: int) -> None:
+    """A data position written by the loaders before the grain Dataset API cannot place the new iterator."""
+    for path in (manager.directory / str(step) / "data").glob("process_*.json"):
+        try:
+            position = json.loads(path.read_text())
+        except ValueError:
+            return  # damaged: the restore names the checkpoint
+        if isinstance(position, dict) and "next_index" not in position:
+            raise RuntimeError(
+                f"checkpoint at step {step} in {manager.directory} holds a data position of the earlier sagejax "
+                "loader, which cannot be resumed exactly; start the run in a new workdir, or evaluate this one "
+                "with --mode=eval (which does not read the data position)"
+            )

@@ -12,7 +12,7 @@ import numpy as np
 
 
 class MetricLogger:
-    """Writes `train/<term>` and `eval/<split>/<metric>` scalars to the console, JSONL and TensorBoard."""
+    """Writes `train/<term>` and `eval/<name>/<split>/<metric>` scalars to the console, JSONL and TensorBoard."""
 
     def __init__(self, workdir: str, *, total_steps: int, tensorboard: bool = True):
         self.total_steps = total_steps

@@ -57,6 +57,8 @@ class _Run:
         self.evaluators = make_evaluators(
             config, graphdef=self.setup.graphdef, mesh=self.mesh, predict=self.method.predict
         )
+        for evaluator in self.evaluators.values():
+            evaluator.check_outputs(self.setup.abstract)
         self.manager = checkpoint.make_manager(workdir)
         self.train_iter = None
         if train:

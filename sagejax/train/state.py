@@ -51,12 +51,11 @@ def merge_model(graphdef: nnx.GraphDef, params, model_state) -> nnx.Module:
 
 @dataclasses.dataclass(frozen=True)
 class StateSetup:
-    """What a run needs before any array exists: the model graph, the sharded abstract state (restore target,
-    AOT input) and `init()`, which materialises the initial state directly with those shardings."""
+    """What a run needs before any array exists: the model graph, the abstract state carrying its shardings
+    (restore target, AOT input) and `init()`, which materialises the initial state directly with them."""
 
     graphdef: nnx.GraphDef
     abstract: TrainState
-    shardings: TrainState
     init: Callable[[], TrainState]
 
 
@@ -70,4 +69,4 @@ def init_state(config, optimizer: optax.GradientTransformation, mesh: Mesh) -> S
     shapes = jax.eval_shape(initial_state)
     shardings = state_sharding(mesh, shapes)
     abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), shapes, shardings)
-    return StateSetup(graphdef, abstract, shardings, jax.jit(initial_state, out_shardings=shardings))
+    return StateSetup(graphdef, abstract, jax.jit(initial_state, out_shardings=shardings))

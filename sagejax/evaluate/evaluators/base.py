@@ -55,19 +55,25 @@ class Evaluator:
         """The method's predictions on `batch`, named keys required by this evaluator checked."""
         return self.predict(model, batch, self.config.method)
 
+    def _eval_body(self, params, model_state, batch):
+        model = merge_model(self._graphdef, params, model_state)
+        model.eval()
+        return self.forward(model, data.to_model_inputs(batch))
+
     def _jitted(self):
         if self._eval_fn is None:
-            graphdef = self._graphdef
-
-            def eval_fn(params, model_state, batch):
-                model = merge_model(graphdef, params, model_state)
-                model.eval()
-                return self.forward(model, data.to_model_inputs(batch))
-
             self._eval_fn = jax.jit(
-                eval_fn, in_shardings=(None, None, batch_sharding(self.mesh)), out_shardings=replicated(self.mesh)
+                self._eval_body,
+                in_shardings=(None, None, batch_sharding(self.mesh)),
+                out_shardings=replicated(self.mesh),
             )
         return self._eval_fn
+
+    def check_outputs(self, abstract_state) -> None:
+        """Traces the eval forward on shapes only (one real eval batch, the abstract state), so a method that
+        does not predict what this evaluator scores fails before training, not at the first evaluation."""
+        batch = next(iter(data.eval_iter(self.config, self.name, self.settings.splits[0])))
+        jax.eval_shape(self._eval_body, abstract_state.params, abstract_state.model_state, batch)
 
     def batches(self, state, split: str) -> Iterator[dict[str, np.ndarray]]:
         """`forward`'s host outputs for each batch of a whole split, padding rows (valid=False) removed; an output
