@@ -29,6 +29,6 @@ setup(
         "tqdm>=4.66,<5",  # labeling progress (label.py)
     ],
     extras_require={
-        "test": ["pytest>=8,<10", "chex>=0.1.90,<0.2", "ruff>=0.6,<1"],
+        "test": ["pytest>=8,<10", "chex>=0.1.90,<0.2", "ruff>=0.17,<0.18"],
     },
 )
