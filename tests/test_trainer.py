@@ -2,6 +2,7 @@
 
 import json
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -129,14 +130,13 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(data_dir, tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(data_dir, tmp_path):
-    train_and_evaluate(
-        _config(data_dir, "xent,smoke", steps=2, checkpoint_every_steps=2, eval_every_steps=100), str(tmp_path)
-    )
+    # Warmup from lr 0: step 1 leaves the weights as they are, step 2 makes them ~1e15 (still finite), and the
+    # loss of step 3 overflows. A resume cannot change optim.lr, so the divergence happens within one run.
     config = _config(data_dir, "xent,smoke", steps=6, checkpoint_every_steps=1, log_every_steps=1, eval_every_steps=100)
-    config.optim.lr = float("nan")
+    config.optim.update(lr=1e15, warmup_steps=2)
     with pytest.raises(NonFiniteLossError, match=r"step 3.*last good checkpoint \(step 2\)"):
         train_and_evaluate(config, str(tmp_path))
-    assert _checkpoint_steps(tmp_path) == [2]
+    assert _checkpoint_steps(tmp_path) == [1, 2]
     params = _flat(_saved_params(tmp_path, 2))
     assert all(np.all(np.isfinite(v)) for v in params.values())
 
@@ -154,6 +154,42 @@ def test_corrupted_checkpoint_is_named_and_left_in_place(data_dir, tmp_path):
     assert _checkpoint_steps(tmp_path) == [3]
 
 
+def test_resume_refuses_another_config_and_accepts_a_longer_run(data_dir, tmp_path):
+    train_and_evaluate(_config(data_dir, "sage,smoke", steps=2, checkpoint_every_steps=2), str(tmp_path))
+    for variant, change in (("xent,smoke", "method.name: 'sage' -> 'xent'"), ("sage,smoke", "model.kwargs.width")):
+        config = _config(data_dir, variant, steps=4)
+        if variant == "sage,smoke":
+            config.model.kwargs.width = 8
+        with pytest.raises(ValueError, match=f"checkpointed at step 2 under another config: .*{change}"):
+            train_and_evaluate(config, str(tmp_path))
+    assert json.loads((tmp_path / "config.json").read_text())["config"]["method"]["name"] == "sage"
+    train_and_evaluate(_config(data_dir, "sage,smoke", steps=4, checkpoint_every_steps=2), str(tmp_path))
+    assert _checkpoint_steps(tmp_path) == [2, 4]
+    assert json.loads((tmp_path / "config.json").read_text())["config"]["train"]["steps"] == 4
+    assert json.loads((tmp_path / "config.1.json").read_text())["config"]["train"]["steps"] == 2  # kept
+
+
+def test_a_resume_logs_each_step_once(data_dir, tmp_path):
+    config = _config(data_dir, "xent,smoke", steps=4, checkpoint_every_steps=2, log_every_steps=1)
+    train_and_evaluate(config, str(tmp_path))
+    shutil.rmtree(tmp_path / "checkpoints" / "4")  # as if killed after logging step 4, before its checkpoint
+    train_and_evaluate(config, str(tmp_path))
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows if "train/loss" in row] == [1, 2, 3, 4]
+
+
+def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(data_dir, tmp_path, capfd):
+    train_and_evaluate(_config(data_dir, "xent,smoke", steps=4, checkpoint_every_steps=2), str(tmp_path))
+    for path in (tmp_path / "checkpoints" / "4" / "state").rglob("*"):
+        if path.is_file():
+            path.write_bytes(b"corrupted")
+    train_and_evaluate(_config(data_dir, "xent,smoke", steps=6, checkpoint_every_steps=2), str(tmp_path))
+    err = capfd.readouterr().err
+    assert "checkpoint at step 4" in err and "moved it to damaged-4, resuming from step 2" in err
+    assert (tmp_path / "checkpoints" / "damaged-4").is_dir()  # kept for inspection, never deleted
+    assert _checkpoint_steps(tmp_path) == [4, 6]
+
+
 @pytest.mark.slow
 def test_a_data_position_of_the_earlier_loader_is_named(data_dir, tmp_path):
     train_and_evaluate(_config(data_dir, "xent,smoke", steps=2, checkpoint_every_steps=2), str(tmp_path))
@@ -169,6 +205,24 @@ def test_unknown_config_key_is_named(data_dir, tmp_path):
     _, stderr = process.communicate(timeout=120)
     assert process.returncode != 0
     assert "temprature" in stderr
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("train.steps", -3, "config.train.steps must be >= 1, got -3"),
+        ("train.batch_size", 12, "batch_size=12 cannot be split over the 8 devices"),
+        ("method.temperature", 0.0, "method.temperature must be > 0"),
+        ("method.blur_sigma", -1.0, "method.blur_sigma must be > 0"),
+    ],
+)
+def test_impossible_settings_are_named_before_training(data_dir, tmp_path, key, value, message):
+    config = _config(data_dir, "sage,smoke")
+    block, name = key.split(".")
+    config[block][name] = value
+    with pytest.raises(ValueError, match=message):
+        train_and_evaluate(config, str(tmp_path))
+    assert not (tmp_path / "metrics.jsonl").exists() and not (tmp_path / "checkpoints").exists()
 
 
 def test_unknown_config_variant_is_named():

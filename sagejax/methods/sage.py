@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from sagejax import losses, models
-from sagejax.methods.views import VIEW_DEFAULTS, config_views, view_panels
+from sagejax.methods.views import VIEW_DEFAULTS, check_view_config, config_views, view_panels
 
 VIEW_NAMES = ("x", "x_blur", "x_keep", "x_degrade")
 DEFAULTS = dict(
@@ -71,6 +71,9 @@ def make_loss(config):
     unknown_ce = sorted(set(config.ce_views) - set(VIEW_NAMES))
     if unknown_ce:
         raise ValueError(f"method.ce_views has unknown views {unknown_ce}; choose from {list(VIEW_NAMES)}")
+    if not config.temperature > 0:
+        raise ValueError(f"method.temperature must be > 0, got {config.temperature}")
+    check_view_config(config)
 
     def loss_fn(model, batch, rng):
         out, n = forward_views(model, batch, rng, config)

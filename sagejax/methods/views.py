@@ -20,6 +20,18 @@ VIEW_DEFAULTS = dict(
 )
 
 
+def check_view_config(config) -> None:
+    """Raises naming the `method.*` key of an impossible view setting, before anything is compiled."""
+    if not config.blur_sigma > 0:
+        raise ValueError(
+            f"method.blur_sigma must be > 0 (the degradation's Gaussian σ, pixels), got {config.blur_sigma}"
+        )
+    if config.blur_kernel_size < 1 or config.blur_kernel_size % 2 == 0:
+        raise ValueError(f"method.blur_kernel_size must be a positive odd number, got {config.blur_kernel_size}")
+    if config.degrade not in augment.DEGRADATIONS:
+        raise ValueError(f"unknown method.degrade {config.degrade!r}; choose from {sorted(augment.DEGRADATIONS)}")
+
+
 def config_views(config, *, images, saliency, rng) -> dict:
     """x, x', x~, x~' from raw maps with the config's degradation and inversion; the prepared map as "saliency"."""
     prepared = augment.prepare_saliency(saliency, empty=config.empty_saliency)

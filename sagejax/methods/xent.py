@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from sagejax import losses, models
-from sagejax.methods.views import VIEW_DEFAULTS, config_views, view_panels
+from sagejax.methods.views import VIEW_DEFAULTS, check_view_config, config_views, view_panels
 
 DEFAULTS = dict(label_smoothing=0.0)
 AUG_DEFAULTS = dict(label_smoothing=0.0, **VIEW_DEFAULTS)  # the augmentation control builds SAGE's views
@@ -30,6 +30,7 @@ def make_loss(config):
 
 def make_augmentation_control_loss(config):
     """Cross-entropy on x and on the salient-preserving view x~: SAGE's views without its loss terms."""
+    check_view_config(config)
 
     def loss_fn(model, batch, rng):
         images = batch["image"]

@@ -1,4 +1,4 @@
-"""Orbax checkpoints of the train state and the data-iterator position.
+"""Orbax checkpoints of the train state, the data-iterator position and the config the run was trained with.
 
 Every process calls save/restore (orbax coordinates multi-host writes). Saves are asynchronous: the arrays
 are copied to host memory when `save` returns and written in the background; `wait` blocks until they are on
@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import grain
+import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
 
 def make_manager(workdir: str, *, keep: int = 2, asynchronous: bool = True) -> ocp.CheckpointManager:
@@ -25,7 +29,7 @@ def make_manager(workdir: str, *, keep: int = 2, asynchronous: bool = True) -> o
     return ocp.CheckpointManager(
         os.path.join(os.path.abspath(workdir), "checkpoints"),
         options=ocp.CheckpointManagerOptions(create=True, enable_async_checkpointing=asynchronous, **retention),
-        item_names=("state", "data"),
+        item_names=("state", "data", "config"),
     )
 
 
@@ -39,16 +43,25 @@ class _FrozenPosition:
         return self._state
 
 
-def save(manager: ocp.CheckpointManager, step: int, state, data_iterator) -> None:
-    """Starts writing state and data position for `step`; returns once the arrays are copied off the devices."""
+def save(manager: ocp.CheckpointManager, step: int, state, data_iterator, *, config: dict) -> None:
+    """Starts writing state, data position and `config` (a dict) for `step`; returns once the arrays are copied
+    off the devices."""
     manager.save(
         step,
         args=ocp.args.Composite(
             state=ocp.args.StandardSave(state),
             data=grain.checkpoint.CheckpointSave(_FrozenPosition(data_iterator)),
+            config=ocp.args.JsonSave(json.loads(json.dumps(config, default=str))),
         ),
         force=True,
     )
+
+
+def saved_config(manager: ocp.CheckpointManager, step: int) -> dict | None:
+    """The config stored with the checkpoint of `step`; None for a checkpoint written without one."""
+    if not (manager.directory / str(step) / "config").exists():
+        return None
+    return manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
 
 
 def wait(manager: ocp.CheckpointManager) -> None:
@@ -68,10 +81,54 @@ def restore_state(manager: ocp.CheckpointManager, abstract_state, *, step: int, 
         restored = manager.restore(step, args=ocp.args.Composite(**items))
     except Exception as error:  # orbax raises several types for damaged files
         raise RuntimeError(
-            f"checkpoint at step {step} in {manager.directory} could not be restored ({error}); "
-            "move it aside to use an earlier step"
+            f"checkpoint at step {step} in {manager.directory} could not be restored ({error})"
         ) from error
     return restored["state"]
+
+
+def all_finite(tree) -> bool:
+    """Whether every floating-point leaf of `tree` is finite (one device reduction)."""
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return bool(jax.device_get(jnp.all(jnp.stack(leaves)))) if leaves else True
+
+
+def restore_newest_good(manager: ocp.CheckpointManager, abstract_state, *, data_iterator=None):
+    """(step, state) of the newest checkpoint that restores and is finite, or (None, None) when there is none.
+    A newer checkpoint that fails is moved aside to `checkpoints/damaged-<step>` (kept, never deleted) with a
+    message; when no earlier one exists, the error names it and it is left in place."""
+    steps = sorted(manager.all_steps(), reverse=True)
+    for position, step in enumerate(steps):
+        try:
+            state = restore_state(manager, abstract_state, step=step, data_iterator=data_iterator)
+            if not all_finite(state):
+                raise RuntimeError(
+                    f"checkpoint at step {step} in {manager.directory} restored non-finite values (damaged files)"
+                )
+            return step, state
+        except IncompatibleCheckpointError:
+            raise
+        except RuntimeError as error:
+            if position == len(steps) - 1:
+                raise RuntimeError(f"{error}; no earlier checkpoint to fall back to") from error
+            _move_aside(manager, step)
+            print(
+                f"warning: {error}; moved it to damaged-{step}, resuming from step {steps[position + 1]}",
+                file=sys.stderr,
+                flush=True,
+            )
+    return None, None
+
+
+def _move_aside(manager: ocp.CheckpointManager, step: int) -> None:
+    if jax.process_index() == 0:
+        os.replace(manager.directory / str(step), manager.directory / f"damaged-{step}")
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices(f"sagejax: checkpoint {step} moved aside")
+    manager.reload()
+
+
+class IncompatibleCheckpointError(RuntimeError):
+    """A checkpoint written by an earlier sagejax that this version cannot resume (not damaged: kept as it is)."""
 
 
 def _check_position_format(manager: ocp.CheckpointManager, step: int) -> None:
@@ -82,7 +139,7 @@ def _check_position_format(manager: ocp.CheckpointManager, step: int) -> None:
         except ValueError:
             return  # damaged: the restore names the checkpoint
         if isinstance(position, dict) and "next_index" not in position:
-            raise RuntimeError(
+            raise IncompatibleCheckpointError(
                 f"checkpoint at step {step} in {manager.directory} holds a data position of the earlier sagejax "
                 "loader, which cannot be resumed exactly; start the run in a new workdir, or evaluate this one "
                 "with --mode=eval (which does not read the data position)"

@@ -14,7 +14,9 @@ import numpy as np
 class MetricLogger:
     """Writes `train/<term>` and `eval/<name>/<split>/<metric>` scalars to the console, JSONL and TensorBoard."""
 
-    def __init__(self, workdir: str, *, total_steps: int, tensorboard: bool = True):
+    def __init__(self, workdir: str, *, total_steps: int, tensorboard: bool = True, resume_step: int | None = None):
+        """With `resume_step`, rows of later steps in an existing metrics.jsonl (logged after the checkpoint the
+        run resumes from, so about to be logged again) are dropped first."""
         self.total_steps = total_steps
         self.active = jax.process_index() == 0
         self._start_time = time.time()
@@ -23,7 +25,10 @@ class MetricLogger:
         self._tb = None
         if self.active:
             os.makedirs(workdir, exist_ok=True)
-            self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a", encoding="utf-8")
+            path = os.path.join(workdir, "metrics.jsonl")
+            if resume_step is not None and os.path.exists(path):
+                _drop_rows_after(path, resume_step)
+            self._jsonl = open(path, "a", encoding="utf-8")
             if tensorboard:
                 from tensorboardX import SummaryWriter
 
@@ -72,3 +77,15 @@ class MetricLogger:
             self._jsonl.close()
         if self._tb is not None:
             self._tb.close()
+
+
+def _drop_rows_after(path: str, step: int) -> None:
+    """Rewrites the JSONL file at `path` without its rows of steps after `step` (atomically)."""
+    with open(path, encoding="utf-8") as f:
+        lines = [line for line in f if line.strip()]
+    kept = [line for line in lines if json.loads(line)["step"] <= step]
+    if len(kept) == len(lines):
+        return
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.writelines(kept)
+    os.replace(path + ".tmp", path)

@@ -20,6 +20,7 @@ from sagejax.train import checkpoint
 from sagejax.train.logger import MetricLogger
 from sagejax.train.mesh import global_batch, make_mesh, replicated
 from sagejax.train.optim import make_optimizer
+from sagejax.train.run_config import check_resume
 from sagejax.train.run_info import write_run_info
 from sagejax.train.state import init_state
 from sagejax.train.step import batch_spec, compile_train_step, make_train_step
@@ -50,8 +51,16 @@ class _Run:
 
     def __init__(self, config, workdir: str, *, train: bool = True):
         self.config, self.workdir = config, workdir
+        if config.train.steps < 1:
+            raise ValueError(f"config.train.steps must be >= 1, got {config.train.steps}")
         self.mesh = make_mesh(config.mesh.axes.to_dict())
+        if train and config.train.batch_size % self.mesh.size:
+            raise ValueError(
+                f"config.train.batch_size={config.train.batch_size} cannot be split over the {self.mesh.size} devices "
+                f"of the mesh; use a multiple of {self.mesh.size}"
+            )
         self.method = methods.get(config.method.name)
+        self.loss_fn = self.method.make_loss(config.method)  # checks the method's settings before anything is built
         self.optimizer = make_optimizer(config.optim, config.train.steps)
         self.setup = init_state(config, self.optimizer, self.mesh)
         self.evaluators = make_evaluators(
@@ -65,13 +74,16 @@ class _Run:
             if not config.data.get("train_dir"):
                 data.build(config.data)
             self.train_iter = data.train_iter(config)
-        self.restored_step = self.manager.latest_step()
-        if self.restored_step is None:
-            self.state = self.setup.init() if train else None
-        else:
-            self.state = checkpoint.restore_state(
-                self.manager, self.setup.abstract, step=self.restored_step, data_iterator=self.train_iter
-            )
+        newest = self.manager.latest_step()
+        if newest is not None:
+            saved = checkpoint.saved_config(self.manager, newest)
+            if saved is not None:
+                check_resume(saved, config.to_dict(), step=newest, workdir=workdir, evaluating=not train)
+        self.restored_step, self.state = checkpoint.restore_newest_good(
+            self.manager, self.setup.abstract, data_iterator=self.train_iter
+        )
+        if self.state is None and train:
+            self.state = self.setup.init()
 
     def evaluate(self, logger: MetricLogger, step: int, *, only_due: bool = False) -> dict[str, float]:
         """Runs the evaluators (with `only_due`, those whose cadence hits `step`); logs `eval/<name>/<key>`."""
@@ -102,7 +114,7 @@ def _train(config, workdir: str, sigterm: _SigtermFlag) -> dict[str, float]:
     run = _Run(config, workdir)
     step_fn = make_train_step(
         graphdef=run.setup.graphdef,
-        loss_fn=run.method.make_loss(config.method),
+        loss_fn=run.loss_fn,
         optimizer=run.optimizer,
         transform=data.make_train_transform(config.data),
     )
@@ -112,7 +124,9 @@ def _train(config, workdir: str, sigterm: _SigtermFlag) -> dict[str, float]:
     )
     write_run_info(workdir, config, compile=compile_report)
     first_step = int(jax.device_get(run.state.step))
-    logger = MetricLogger(workdir, total_steps=config.train.steps, tensorboard=config.train.tensorboard)
+    logger = MetricLogger(
+        workdir, total_steps=config.train.steps, tensorboard=config.train.tensorboard, resume_step=first_step
+    )
     logger.scalars(first_step, {f"compile/{key}": value for key, value in compile_report.items()})
     logger.images(first_step + 1, run.method.train_panels(config.method, data.to_model_inputs(local_batch)))
     rng = jax.device_put(jax.random.key(config.seed), replicated(run.mesh))
@@ -137,7 +151,7 @@ def _train(config, workdir: str, sigterm: _SigtermFlag) -> dict[str, float]:
                 finish(*pending, last_saved=last_saved)
                 pending = None
             if save:
-                checkpoint.save(run.manager, step, run.state, run.train_iter)
+                checkpoint.save(run.manager, step, run.state, run.train_iter, config=config.to_dict())
                 last_saved = step
             if evaluate:
                 run.evaluate(logger, step, only_due=True)

@@ -24,7 +24,8 @@ def git_revision() -> str:
 
 def write_run_info(workdir: str, config, **extra) -> dict:
     """Writes `workdir/config.json` with the config, the environment and `extra` entries such as the compile
-    report (process 0 only)."""
+    report (process 0 only). A config.json of an earlier invocation with another config (a resume that changed
+    e.g. train.steps) is kept as config.1.json, config.2.json, ..."""
     info = {
         "config": config.to_dict(),
         "git_revision": git_revision(),
@@ -35,6 +36,21 @@ def write_run_info(workdir: str, config, **extra) -> dict:
     }
     if jax.process_index() == 0:
         os.makedirs(workdir, exist_ok=True)
-        with open(os.path.join(workdir, "config.json"), "w", encoding="utf-8") as f:
+        path = os.path.join(workdir, "config.json")
+        _keep_earlier_version(path, json.loads(json.dumps(info["config"], default=str)))
+        with open(path, "w", encoding="utf-8") as f:
             json.dump(info, f, indent=2, default=str)
     return info
+
+
+def _keep_earlier_version(path: str, config: dict) -> None:
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        earlier = json.load(f)
+    if earlier.get("config") == config:
+        return
+    version = 1
+    while os.path.exists(f"{path[: -len('.json')]}.{version}.json"):
+        version += 1
+    os.replace(path, f"{path[: -len('.json')]}.{version}.json")

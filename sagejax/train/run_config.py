@@ -1,0 +1,58 @@
+"""Which config changes a resumed run accepts: a checkpoint stores the config it was trained with, and a rerun
+may change only what cannot alter the trajectory up to that checkpoint (run length, logging, cadences)."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+
+# Changes a training resume accepts (dotted keys; `*` matches one level, e.g. an evaluator's name).
+RESUMABLE_CHANGES = (
+    "train.steps",
+    "train.log_every_steps",
+    "train.checkpoint_every_steps",
+    "train.tensorboard",
+    "evals.*.every_steps",
+)
+# What evaluating a checkpoint (--mode=eval) must share with its training run: the network that was saved.
+EVAL_MUST_MATCH = ("model.*", "data.num_classes", "method.name")
+
+
+class ConfigMismatchError(ValueError):
+    """Raised when a run directory's checkpoint was written under a config that the new one contradicts."""
+
+
+def flatten(config: dict, prefix: str = "") -> dict:
+    """{"a": {"b": 1}} -> {"a.b": 1}, values normalised as JSON stores them (tuples become lists)."""
+    flat = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = json.loads(json.dumps(value, default=str))
+    return flat
+
+
+def changed_keys(saved: dict, new: dict) -> list[str]:
+    """Dotted keys whose values differ (or exist on one side only) between two config dicts."""
+    a, b = flatten(saved), flatten(new)
+    return sorted(key for key in a.keys() | b.keys() if a.get(key, "<absent>") != b.get(key, "<absent>"))
+
+
+def check_resume(saved: dict, new: dict, *, step: int, workdir: str, evaluating: bool = False) -> None:
+    """Raises ConfigMismatchError naming every key of `new` that may not differ from the checkpoint's `saved`."""
+    changed = changed_keys(saved, new)
+    if evaluating:
+        refused = [key for key in changed if any(fnmatch.fnmatchcase(key, p) for p in EVAL_MUST_MATCH)]
+    else:
+        refused = [key for key in changed if not any(fnmatch.fnmatchcase(key, p) for p in RESUMABLE_CHANGES)]
+    if refused:
+        a, b = flatten(saved), flatten(new)
+        shown = "; ".join(f"{key}: {a.get(key, '<absent>')!r} -> {b.get(key, '<absent>')!r}" for key in refused[:12])
+        more = f" (and {len(refused) - 12} more)" if len(refused) > 12 else ""
+        raise ConfigMismatchError(
+            f"{workdir} holds a run checkpointed at step {step} under another config: {shown}{more}. A resume may "
+            f"change only {list(RESUMABLE_CHANGES)}; use a new --workdir for a new experiment, or rerun with the "
+            "run's own settings (its config.json)"
+        )
