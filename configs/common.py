@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import ml_collections
 
 from sagejax import methods
+from sagejax.errors import ConfigError
 from sagejax.evaluate import evaluators
 
 
@@ -28,33 +29,33 @@ def parse_arg(arg: str | None, *, choices: Mapping[str, Sequence[str]] = {}, **o
         group = next((g for g, values in choices.items() if token in values), None)
         if group is not None and not has_value:
             if group in chosen and chosen[group] != token:
-                raise ValueError(f"config variants {chosen[group]!r} and {token!r} both set {group}")
+                raise ConfigError(f"config variants {chosen[group]!r} and {token!r} both set {group}")
             chosen[group] = result[group] = token
         elif has_value and key in choices:
             if value not in choices[key]:
-                raise ValueError(f"config variant {token!r}: {key} must be one of {list(choices[key])}")
+                raise ConfigError(f"config variant {token!r}: {key} must be one of {list(choices[key])}")
             chosen[key] = result[key] = value
         elif has_value and key in options:
             result[key] = _convert(value, options[key], token)
         elif not has_value and isinstance(options.get(key), bool):
             result[key] = True
         elif not has_value and key in options:
-            raise ValueError(f"config variant {token!r} needs a value: {key}=VALUE")
+            raise ConfigError(f"config variant {token!r} needs a value: {key}=VALUE")
         else:
             known = [v for values in choices.values() for v in values] + list(options)
-            raise ValueError(f"unknown config variants [{token!r}]; known: {known}")
+            raise ConfigError(f"unknown config variants [{token!r}]; known: {known}")
     return ml_collections.ConfigDict(result)
 
 
 def _convert(value: str, default, token: str):
     if isinstance(default, bool):
         if value.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"config variant {token!r}: expected true or false")
+            raise ConfigError(f"config variant {token!r}: expected true or false")
         return value.lower() in ("true", "1")
     try:
         return type(default)(value) if default is not None else value
     except ValueError:
-        raise ValueError(f"config variant {token!r}: expected a {type(default).__name__}") from None
+        raise ConfigError(f"config variant {token!r}: expected a {type(default).__name__}") from None
 
 
 def method(name: str, **overrides) -> ml_collections.ConfigDict:
@@ -120,7 +121,7 @@ def model(name: str, dtype: str = "float32", **kwargs) -> ml_collections.ConfigD
 def _block(block: dict, overrides: Mapping, name: str) -> ml_collections.ConfigDict:
     unknown = sorted(set(overrides) - set(block))
     if unknown:
-        raise ValueError(f"config.{name} has no keys {unknown}; known: {sorted(block)}")
+        raise ConfigError(f"config.{name} has no keys {unknown}; known: {sorted(block)}")
     return ml_collections.ConfigDict({**block, **overrides})
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from sagejax import data, methods
+from sagejax import data, errors, methods
 from sagejax.train.mesh import global_batch, make_mesh, replicated
 from sagejax.train.optim import make_optimizer
 from sagejax.train.state import init_state
@@ -116,4 +116,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["config"])
-    app.run(main)
+    app.run(errors.cli(main))

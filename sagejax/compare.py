@@ -15,6 +15,8 @@ import os
 import numpy as np
 from absl import app, flags, logging
 
+from sagejax import errors
+from sagejax.errors import ConfigError
 from sagejax.train.loop import train_and_evaluate
 
 _SPLITS = ("test", "test_clean")
@@ -39,7 +41,7 @@ def run_one(config_module: str, method: str, family: str, seed: int, workdir: st
         with open(results_path, encoding="utf-8") as f:
             results = json.load(f)
         if not any(key.startswith(f"eval/{_EVALUATOR}/") for key in results):
-            raise ValueError(
+            raise ConfigError(
                 f"{results_path} has no eval/{_EVALUATOR}/... metrics (written before named evaluators); "
                 "use another --workdir or move the run aside to retrain it"
             )
@@ -86,4 +88,4 @@ def main(argv):
 
 if __name__ == "__main__":
     _define_flags()
-    app.run(main)
+    app.run(errors.cli(main))

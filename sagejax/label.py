@@ -29,8 +29,9 @@ import tensorflow_datasets as tfds
 import tqdm
 from jax.experimental import multihost_utils
 
-from sagejax import data, methods
+from sagejax import data, errors, methods
 from sagejax.data import tfds_writer
+from sagejax.errors import ConfigError, ExistsError, MissingError
 from sagejax.train import checkpoint
 from sagejax.train.mesh import batch_sharding, make_mesh, replicated
 from sagejax.train.optim import make_optimizer
@@ -58,16 +59,16 @@ def load_teacher(workdir: str, mesh) -> Teacher:
     workdir = os.path.abspath(os.path.expanduser(workdir))
     config_path = os.path.join(workdir, "config.json")
     if not os.path.exists(config_path):
-        raise FileNotFoundError(f"{config_path} not found; --teacher_workdir must be a sagejax.main run directory")
+        raise MissingError(f"{config_path} not found; --teacher_workdir must be a sagejax.main run directory")
     with open(config_path, encoding="utf-8") as f:
         config = ml_collections.ConfigDict(json.load(f)["config"])
     if config.method.name != "teacher":
-        raise ValueError(f"the run in {workdir} trained method {config.method.name!r}, not a saliency teacher")
+        raise ConfigError(f"the run in {workdir} trained method {config.method.name!r}, not a saliency teacher")
     manager = checkpoint.make_manager(workdir, asynchronous=False)
     try:
         step = manager.latest_step()
         if step is None:
-            raise FileNotFoundError(f"no checkpoint in {os.path.join(workdir, 'checkpoints')}")
+            raise MissingError(f"no checkpoint in {os.path.join(workdir, 'checkpoints')}")
         # Shapes only (nothing is initialised), replicated over this process's mesh, then the restore.
         setup = init_state(config, make_optimizer(config.optim, config.train.steps), mesh)
         abstract = jax.tree.map(
@@ -138,9 +139,9 @@ def _validate(finite: np.ndarray, peak: np.ndarray, indices, split: str) -> None
     """Raises naming the first example whose teacher map is not finite or is all zero."""
     for ok, top, index in zip(finite, peak, indices):
         if not ok:
-            raise ValueError(f"the teacher's map of {split} example {index} is not finite; nothing written for it")
+            raise ConfigError(f"the teacher's map of {split} example {index} is not finite; nothing written for it")
         if top <= 0:
-            raise ValueError(f"the teacher's map of {split} example {index} is empty (all zero); nothing written")
+            raise ConfigError(f"the teacher's map of {split} example {index} is empty (all zero); nothing written")
 
 
 def _settings_path(output_dir: str, split: str) -> str:
@@ -155,7 +156,7 @@ def _check_settings(output_dir: str, split: str, settings: dict) -> None:
             previous = json.load(f)
         changed = sorted(k for k in settings.keys() | previous.keys() if settings.get(k) != previous.get(k))
         if changed:
-            raise ValueError(
+            raise ConfigError(
                 f"{output_dir} holds a partial labeling of {split!r} with other settings ({changed}); "
                 "use another --output_dir or --overwrite"
             )
@@ -211,24 +212,22 @@ def label_split(
     process_count = jax.process_count() if process_count is None else process_count
     mesh = make_mesh({"data": -1}, devices=list(devices or jax.local_devices()))
     if batch_size <= 0 or batch_size % mesh.size:
-        raise ValueError(f"batch_size {batch_size} must be a positive multiple of the {mesh.size} devices")
+        raise ConfigError(f"batch_size {batch_size} must be a positive multiple of the {mesh.size} devices")
     if fixation_rule not in FIXATION_RULES:
-        raise ValueError(f"fixation_rule must be one of {FIXATION_RULES}, got {fixation_rule!r}")
+        raise ConfigError(f"fixation_rule must be one of {FIXATION_RULES}, got {fixation_rule!r}")
     if num_fixations <= 0:
-        raise ValueError(f"num_fixations must be positive, got {num_fixations}")
+        raise ConfigError(f"num_fixations must be positive, got {num_fixations}")
     if not 0.0 <= fixation_quantile < 1.0:
-        raise ValueError(f"fixation_quantile must be in [0, 1), got {fixation_quantile}")
+        raise ConfigError(f"fixation_quantile must be in [0, 1), got {fixation_quantile}")
     builder = data.build_dataset(dataset, data_dir=os.path.expanduser(data_dir), config=dataset_config)
     if split not in builder.info.splits:
-        raise ValueError(f"{builder.info.full_name} has no split {split!r}; splits: {sorted(builder.info.splits)}")
+        raise ConfigError(f"{builder.info.full_name} has no split {split!r}; splits: {sorted(builder.info.splits)}")
     if "image" not in builder.info.features:
-        raise ValueError(f"{builder.info.full_name} has no 'image' feature to label")
+        raise ConfigError(f"{builder.info.full_name} has no 'image' feature to label")
     dataset_name = f"{builder.name}_teacher"
     if _finished(output_dir, split):
         if not overwrite:
-            raise FileExistsError(
-                f"{output_dir} already holds the finished split {split!r}; pass --overwrite to relabel"
-            )
+            raise ExistsError(f"{output_dir} already holds the finished split {split!r}; pass --overwrite to relabel")
         if process_index == 0:
             _remove_split(output_dir, dataset_name, split)
         if jax.process_count() > 1:  # no process looks for finished shards before they are gone
@@ -242,7 +241,7 @@ def label_split(
     try:  # compiled before the timer starts; a teacher that cannot take these images fails here
         map_fn = make_map_fn(teacher, mesh, map_shape).lower(teacher.params, teacher.model_state, probe).compile()
     except Exception as error:  # shape mismatches surface as several exception types
-        raise ValueError(
+        raise ConfigError(
             f"the teacher in {teacher.workdir} cannot label images of shape {image_shape}: {error}"
         ) from error
 
@@ -358,9 +357,9 @@ def _parse_resolution(text: str) -> tuple[int, int] | None:
     try:
         h, w = (int(part) for part in text.lower().split("x"))
     except ValueError:
-        raise ValueError(f"--resolution must look like 64x64 (height x width), got {text!r}") from None
+        raise ConfigError(f"--resolution must look like 64x64 (height x width), got {text!r}") from None
     if h <= 0 or w <= 0:
-        raise ValueError(f"--resolution must be positive, got {text!r}")
+        raise ConfigError(f"--resolution must be positive, got {text!r}")
     return h, w
 
 
@@ -413,4 +412,4 @@ if __name__ == "__main__":
     flags.DEFINE_bool("overwrite", False, "Relabel a split that is already finished in --output_dir.")
     flags.mark_flags_as_required(["teacher_workdir", "dataset", "split", "output_dir"])
     FLAGS = flags.FLAGS
-    app.run(main)
+    app.run(errors.cli(main))

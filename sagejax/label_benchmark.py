@@ -19,7 +19,7 @@ import jax
 import numpy as np
 from absl import app, flags, logging
 
-from sagejax import data, label
+from sagejax import data, errors, label
 from sagejax.train.mesh import batch_sharding, make_mesh
 
 FLAGS = flags.FLAGS
@@ -97,4 +97,4 @@ if __name__ == "__main__":
     flags.DEFINE_integer("repeats", 20, "Timed forward calls.")
     flags.DEFINE_string("out", "label_benchmark.jsonl", "JSONL output path (appended).")
     flags.mark_flags_as_required(["teacher_workdir", "dataset"])
-    app.run(main)
+    app.run(errors.cli(main))

@@ -13,7 +13,8 @@ import os
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from sagejax import data
+from sagejax import data, errors
+from sagejax.errors import ConfigError
 from sagejax.evaluate import summarize_results, to_json
 from sagejax.train.loop import train_and_evaluate
 
@@ -32,7 +33,7 @@ def attack_types(config) -> list[str]:
     """The attack-type names of the config's dataset (bona fide excluded)."""
     builder = data.build(config.data)
     if "attack_type" not in builder.info.features:
-        raise ValueError(f"{builder.info.full_name} has no attack_type feature: leave-one-attack-out needs one")
+        raise ConfigError(f"{builder.info.full_name} has no attack_type feature: leave-one-attack-out needs one")
     return [name for name in builder.info.features["attack_type"].names if name != _NO_ATTACK]
 
 
@@ -44,7 +45,7 @@ def run_protocol(config, workdir: str) -> dict[str, dict[str, float]]:
         run_config.data.train_exclude_attack_types = (held_out,)
         classifiers = [name for name, e in run_config.evals.items() if e.type == "classification"]
         if not classifiers:
-            raise ValueError("leave-one-attack-type-out needs a classification evaluator in config.evals")
+            raise ConfigError("leave-one-attack-type-out needs a classification evaluator in config.evals")
         for name in classifiers:
             run_config.evals[name].attack_types = (held_out,)
         metrics = train_and_evaluate(run_config, os.path.join(workdir, held_out))
@@ -66,4 +67,4 @@ def main(argv):
 
 if __name__ == "__main__":
     _define_flags()
-    app.run(main)
+    app.run(errors.cli(main))

@@ -154,6 +154,7 @@ def test_corrupted_checkpoint_is_named_and_left_in_place(data_dir, tmp_path):
     assert _checkpoint_steps(tmp_path) == [3]
 
 
+@pytest.mark.slow
 def test_resume_refuses_another_config_and_accepts_a_longer_run(data_dir, tmp_path):
     train_and_evaluate(_config(data_dir, "sage,smoke", steps=2, checkpoint_every_steps=2), str(tmp_path))
     for variant, change in (("xent,smoke", "method.name: 'sage' -> 'xent'"), ("sage,smoke", "model.kwargs.width")):
@@ -169,6 +170,7 @@ def test_resume_refuses_another_config_and_accepts_a_longer_run(data_dir, tmp_pa
     assert json.loads((tmp_path / "config.1.json").read_text())["config"]["train"]["steps"] == 2  # kept
 
 
+@pytest.mark.slow
 def test_a_resume_logs_each_step_once(data_dir, tmp_path):
     config = _config(data_dir, "xent,smoke", steps=4, checkpoint_every_steps=2, log_every_steps=1)
     train_and_evaluate(config, str(tmp_path))
@@ -178,6 +180,7 @@ def test_a_resume_logs_each_step_once(data_dir, tmp_path):
     assert [row["step"] for row in rows if "train/loss" in row] == [1, 2, 3, 4]
 
 
+@pytest.mark.slow
 def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(data_dir, tmp_path, capfd):
     train_and_evaluate(_config(data_dir, "xent,smoke", steps=4, checkpoint_every_steps=2), str(tmp_path))
     for path in (tmp_path / "checkpoints" / "4" / "state").rglob("*"):
@@ -223,6 +226,17 @@ def test_impossible_settings_are_named_before_training(data_dir, tmp_path, key, 
     with pytest.raises(ValueError, match=message):
         train_and_evaluate(config, str(tmp_path))
     assert not (tmp_path / "metrics.jsonl").exists() and not (tmp_path / "checkpoints").exists()
+
+
+@pytest.mark.slow
+def test_an_input_error_is_one_line_and_exit_2_with_the_traceback_behind_verbose(data_dir, tmp_path):
+    process = _main(tmp_path, "sage,smoke", _overrides(data_dir, steps=-3))
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 2 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == "error: config.train.steps must be >= 1, got -3"
+    process = _main(tmp_path, "sage,smoke", _overrides(data_dir, steps=-3) + ["--verbose"])
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode != 0 and "Traceback" in stderr and "ConfigError" in stderr
 
 
 def test_unknown_config_variant_is_named():

@@ -7,6 +7,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from sagejax.augment import geometric
+from sagejax.errors import ConfigError
 
 # Features stored as uint8 0..255 that models read as float32 in [0, 1]; binary maps (fixations) stay integers.
 # (The cast runs under jit, where XLA multiplies by 1/255: up to 1 ulp from a host-side division.)
@@ -28,7 +29,7 @@ def make_train_transform(data_config):
     "crop_flip" = random-resized crop with `crop_scale` / `crop_ratio` plus a horizontal flip, "flip" = flip only)."""
     kind = data_config.get("augment", "")
     if kind not in AUGMENTATIONS:
-        raise ValueError(f"unknown data.augment {kind!r}; choose from {list(AUGMENTATIONS)}")
+        raise ConfigError(f"unknown data.augment {kind!r}; choose from {list(AUGMENTATIONS)}")
     if kind == "crop_flip":
         crop = dict(scale=tuple(data_config.crop_scale), ratio=tuple(data_config.crop_ratio))
     else:

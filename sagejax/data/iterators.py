@@ -8,6 +8,7 @@ import os
 import ml_collections
 
 from sagejax.data.pipeline import TFDS_DIR, build_dataset, make_loader
+from sagejax.errors import ConfigError
 
 
 def dataset_config(config, eval_name: str | None = None) -> ml_collections.ConfigDict:
@@ -18,7 +19,7 @@ def dataset_config(config, eval_name: str | None = None) -> ml_collections.Confi
         if overrides:
             unknown = sorted(set(overrides) - set(merged))
             if unknown:
-                raise ValueError(f"config.evals.{eval_name}.data has unknown keys {unknown}; known: {sorted(merged)}")
+                raise ConfigError(f"config.evals.{eval_name}.data has unknown keys {unknown}; known: {sorted(merged)}")
             merged.update(overrides.to_dict())
     return merged
 

@@ -13,6 +13,7 @@ from sagejax.data.mnist_attention import MnistAttention
 from sagejax.data.salicon import Salicon
 from sagejax.data.saliency_csv import SaliencyCsv
 from sagejax.data.saliency_folder import SaliencyFolder
+from sagejax.errors import DataError, MissingError
 
 BUILDERS = {
     "decoy_mnist": DecoyMnist,
@@ -31,15 +32,15 @@ def get_builder(
     name "tfds_dir", the read-only builder of the written dataset folder data_dir (no config)."""
     if name == TFDS_DIR:
         if config is not None:
-            raise ValueError(f"{TFDS_DIR!r} has no configs; got config={config!r}")
+            raise DataError(f"{TFDS_DIR!r} has no configs; got config={config!r}")
         if not os.path.exists(os.path.join(data_dir, "dataset_info.json")):
-            raise FileNotFoundError(
+            raise MissingError(
                 f"{data_dir} has no dataset_info.json; for {TFDS_DIR!r} it should be a folder written by "
                 "`python -m sagejax.label` (or any TFDS dataset version folder)"
             )
         return tfds.builder_from_directory(data_dir)
     if name not in BUILDERS:
-        raise ValueError(f"unknown dataset {name!r}; registered: {sorted(BUILDERS)}, or {TFDS_DIR!r}")
+        raise DataError(f"unknown dataset {name!r}; registered: {sorted(BUILDERS)}, or {TFDS_DIR!r}")
     return BUILDERS[name](data_dir=data_dir, config=config, file_format="array_record")
 
 
@@ -75,11 +76,11 @@ def attack_type_indices(source, builder, *, exclude=(), only=None) -> list[int] 
     if not exclude and only is None:
         return None
     if "attack_type" not in builder.info.features:
-        raise ValueError(f"{builder.info.full_name} has no attack_type feature to select attack types by")
+        raise DataError(f"{builder.info.full_name} has no attack_type feature to select attack types by")
     names = builder.info.features["attack_type"].names
     unknown = sorted((set(exclude) | set(only or ())) - set(names))
     if unknown:
-        raise ValueError(f"unknown attack types {unknown}; {builder.info.full_name} has {names}")
+        raise DataError(f"unknown attack types {unknown}; {builder.info.full_name} has {names}")
     excluded = {names.index(t) for t in exclude}
     allowed = None if only is None else {0} | {names.index(t) for t in only}  # 0 = NO_ATTACK (bona fide)
     return [
@@ -112,7 +113,7 @@ class _HostRecord:
             out[key] = value.astype(np.int32) if value.dtype.kind in "iu" and value.dtype != np.uint8 else value
         for old, new in self._rename.items():
             if old not in out:
-                raise ValueError(f"feature {old!r} (to be read as {new!r}) is not in the data: {sorted(out)}")
+                raise DataError(f"feature {old!r} (to be read as {new!r}) is not in the data: {sorted(out)}")
             out[new] = out.pop(old)
         if self._padded:
             out["valid"] = np.bool_(valid)
@@ -150,21 +151,21 @@ def make_loader(
     builder = get_builder(name, data_dir=data_dir, config=config)
     # A "tfds_dir" folder is checked by get_builder: is_prepared() also wants a version-named folder.
     if name != TFDS_DIR and not builder.is_prepared():
-        raise FileNotFoundError(
+        raise MissingError(
             f"dataset {builder.info.full_name} is not built under {data_dir}; run "
             f"sagejax.data.build_dataset({name!r}, data_dir=..., config=...) first"
         )
     if split.split("[")[0] not in builder.info.splits:  # "train[:500]" slices a split (tfds syntax)
-        raise ValueError(f"{builder.info.full_name} has no split {split!r}; splits: {sorted(builder.info.splits)}")
+        raise DataError(f"{builder.info.full_name} has no split {split!r}; splits: {sorted(builder.info.splits)}")
     if shard_by_process:
         index = jax.process_index() if process_index is None else process_index
         count = jax.process_count() if process_count is None else process_count
     else:  # this process alone reads the whole split, in global batches
         index, count = 0, 1
     if not 0 <= index < count:
-        raise ValueError(f"process_index {index} is not in [0, {count})")
+        raise DataError(f"process_index {index} is not in [0, {count})")
     if batch_size <= 0 or batch_size % count:
-        raise ValueError(f"global batch_size {batch_size} must be a positive multiple of process_count {count}")
+        raise DataError(f"global batch_size {batch_size} must be a positive multiple of process_count {count}")
     local_batch = batch_size // count
 
     source = builder.as_data_source(split=split)
@@ -172,7 +173,7 @@ def make_loader(
     selected = len(indices) if indices is not None else len(source)
     length = -(-selected // batch_size) * batch_size if pad_remainder else selected
     if length < count:
-        raise ValueError(f"split {split!r} has {selected} examples, fewer than {count} processes")
+        raise DataError(f"split {split!r} has {selected} examples, fewer than {count} processes")
     # Each process reads a contiguous 1/count of the split (remainder dropped, so all processes yield equally
     # many batches), reshuffled every epoch (grain reseeds shuffle per repeat); num_epochs=None repeats forever.
     # pad_remainder (evaluation) pads the split to whole global batches with valid=False copies of record 0.

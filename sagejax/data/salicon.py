@@ -25,6 +25,7 @@ from sagejax.data.saliency_folder import (
     saliency_features,
     to_uint8,
 )
+from sagejax.errors import DataError
 
 SPLIT_FOLDERS = {"train": "train", "validation": "val"}
 
@@ -34,19 +35,19 @@ def read_gaze(path: pathlib.Path) -> np.ndarray:
     try:
         gaze = scipy.io.loadmat(path)["gaze"]
     except Exception as e:  # scipy raises many types (and KeyError) for unreadable or foreign .mat files.
-        raise ValueError(f"cannot read the 'gaze' variable of {path}: {e!r}") from e
+        raise DataError(f"cannot read the 'gaze' variable of {path}: {e!r}") from e
     if gaze.dtype.names is None or "fixations" not in gaze.dtype.names:
-        raise ValueError(f"{path}: 'gaze' is not a struct array with a 'fixations' field")
+        raise DataError(f"{path}: 'gaze' is not a struct array with a 'fixations' field")
     points = []
     for observer, entry in enumerate(gaze.ravel(), start=1):
         fixations = np.asarray(entry["fixations"], dtype=np.float64)
         if fixations.size == 0:  # an observer without fixations is stored as []
             continue
         if fixations.ndim != 2 or fixations.shape[1] != 2:
-            raise ValueError(f"{path}: gaze({observer}).fixations has shape {fixations.shape}, expected (n, 2)")
+            raise DataError(f"{path}: gaze({observer}).fixations has shape {fixations.shape}, expected (n, 2)")
         points.append(fixations)
     if not points:
-        raise ValueError(f"{path}: no fixations")
+        raise DataError(f"{path}: no fixations")
     return np.concatenate(points)
 
 
@@ -90,21 +91,21 @@ class Salicon(OfflineBuilder):
             if (root / "images" / folder).is_dir()
         }
         if not splits:
-            raise ValueError(f"{root}: neither images/train nor images/val exists")
+            raise DataError(f"{root}: neither images/train nor images/val exists")
         return {name: self._generate_examples(items) for name, items in splits.items()}
 
     def _items(self, root: pathlib.Path, folder: str) -> list[tuple[pathlib.Path, pathlib.Path, pathlib.Path]]:
         """(image, density map, fixation file) of every image of one split; ValueError naming a missing file."""
         images = sorted((root / "images" / folder).glob("*.jpg"))
         if not images:
-            raise ValueError(f"{root / 'images' / folder}: no .jpg images")
+            raise DataError(f"{root / 'images' / folder}: no .jpg images")
         items = []
         for image in images:
             density = root / "maps" / folder / f"{image.stem}.png"
             fixations = root / "fixations" / folder / f"{image.stem}.mat"
             for path, what in ((density, "density map"), (fixations, "fixation file")):
                 if not path.is_file():
-                    raise ValueError(f"missing {what} {path} for image {image}")
+                    raise DataError(f"missing {what} {path} for image {image}")
             items.append((image, density, fixations))
         return items
 

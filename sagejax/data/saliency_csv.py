@@ -11,6 +11,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from sagejax.data.offline import OfflineBuilder
+from sagejax.errors import DataError
 
 REQUIRED_COLUMNS = ("image", "label", "saliency")
 NO_ATTACK = "none"  # attack_type name of rows whose attack_type is empty or absent.
@@ -27,9 +28,9 @@ class SaliencyCsvConfig(tfds.core.BuilderConfig):
 
     def __post_init__(self):
         if self.channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, got {self.channels!r}")
+            raise DataError(f"channels must be 1 or 3, got {self.channels!r}")
         if min(self.shape) <= 0:
-            raise ValueError(f"size must be positive, got {self.size!r}")
+            raise DataError(f"size must be positive, got {self.size!r}")
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -55,7 +56,7 @@ def read_csv(path: pathlib.Path) -> list[CsvRow]:
         reader = csv.DictReader(f)
         missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
         if missing:
-            raise ValueError(
+            raise DataError(
                 f"{path}: missing column(s) {missing}; the header must be image,label,saliency[,attack_type]"
             )
         rows = []
@@ -64,7 +65,7 @@ def read_csv(path: pathlib.Path) -> list[CsvRow]:
             values = {k: (v or "").strip() for k, v in fields.items() if isinstance(k, str)}
             for column in ("image", "label"):
                 if not values[column]:
-                    raise ValueError(f"{where}: empty '{column}' field")
+                    raise DataError(f"{where}: empty '{column}' field")
             rows.append(
                 CsvRow(
                     where=where,
@@ -76,7 +77,7 @@ def read_csv(path: pathlib.Path) -> list[CsvRow]:
                 )
             )
     if not rows:
-        raise ValueError(f"{path}: no rows")
+        raise DataError(f"{path}: no rows")
     return rows
 
 
@@ -91,13 +92,13 @@ def sorted_labels(labels) -> list[str]:
 def load_image(row: CsvRow, *, shape: tuple[int, int], channels: int) -> np.ndarray:
     """The row's image as uint8 (H, W, channels), bilinearly resized; ValueError naming the row."""
     if not row.image.is_file():
-        raise ValueError(f"{row.where}: image file not found: {row.image}")
+        raise DataError(f"{row.where}: image file not found: {row.image}")
     try:
         with Image.open(row.image) as im:
             im = im.convert("RGB" if channels == 3 else "L").resize(shape[::-1], Image.BILINEAR)
             image = np.asarray(im, dtype=np.uint8)
     except Exception as e:  # PIL raises many types for corrupt files; all mean "unreadable".
-        raise ValueError(f"{row.where}: cannot read image {row.image}: {e}") from e
+        raise DataError(f"{row.where}: cannot read image {row.image}: {e}") from e
     return image.reshape(*shape, channels)
 
 
@@ -122,24 +123,24 @@ def load_saliency(row: CsvRow, *, shape: tuple[int, int]) -> np.ndarray:
     if path is None:
         return np.zeros(shape, np.uint8)
     if not path.is_file():
-        raise ValueError(f"{row.where}: saliency file not found: {path}")
+        raise DataError(f"{row.where}: saliency file not found: {path}")
     try:
         arr = _read_map(path)
     except Exception as e:  # numpy and PIL raise many types for corrupt files.
-        raise ValueError(f"{row.where}: cannot read saliency map {path}: {e}") from e
+        raise DataError(f"{row.where}: cannot read saliency map {path}: {e}") from e
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]
     if arr.ndim != 2:
-        raise ValueError(f"{row.where}: saliency map {path} must be 2-D, got shape {arr.shape}")
+        raise DataError(f"{row.where}: saliency map {path} must be 2-D, got shape {arr.shape}")
     if arr.dtype == np.uint8:
         arr = arr / 255
     elif not np.issubdtype(arr.dtype, np.floating):
-        raise ValueError(f"{row.where}: saliency map {path} must be float or uint8, got {arr.dtype}")
+        raise DataError(f"{row.where}: saliency map {path} must be float or uint8, got {arr.dtype}")
     values = arr.astype(np.float32)
     if not np.isfinite(values).all():
-        raise ValueError(f"{row.where}: saliency map {path} has non-finite values (NaN or Inf)")
+        raise DataError(f"{row.where}: saliency map {path} has non-finite values (NaN or Inf)")
     if values.min() < 0 or values.max() > 1:
-        raise ValueError(
+        raise DataError(
             f"{row.where}: saliency map {path} has values in [{values.min()}, {values.max()}]; "
             "float maps must lie in [0, 1]"
         )
@@ -195,17 +196,17 @@ class SaliencyCsv(OfflineBuilder):
         folder = pathlib.Path(cfg.csv_dir) if cfg.csv_dir else pathlib.Path(dl_manager.manual_dir)
         splits = {path.stem: read_csv(path) for path in sorted(folder.glob("*.csv"))}
         if "train" not in splits:
-            raise ValueError(f"{folder}: no train.csv (found {sorted(splits)})")
+            raise DataError(f"{folder}: no train.csv (found {sorted(splits)})")
         for name in splits:
             if not re.fullmatch(r"[A-Za-z_]\w*", name):
-                raise ValueError(f"{folder}/{name}.csv: split names must be identifiers ([A-Za-z_][A-Za-z0-9_]*)")
+                raise DataError(f"{folder}/{name}.csv: split names must be identifiers ([A-Za-z_][A-Za-z0-9_]*)")
         label_names = list(cfg.label_names or sorted_labels(r.label for r in splits["train"]))
         source = "the config's label_names" if cfg.label_names else "train.csv"
         attacks = {r.attack_type for rows in splits.values() for r in rows} - {NO_ATTACK}
         for rows in splits.values():
             for row in rows:
                 if row.label not in label_names:
-                    raise ValueError(f"{row.where}: label {row.label!r} does not occur in {source} ({label_names})")
+                    raise DataError(f"{row.where}: label {row.label!r} does not occur in {source} ({label_names})")
                 self._example(row)  # decodes and checks every file before anything is written
         if cfg.label_names is None:
             self.info.features["label"].names = label_names

@@ -12,6 +12,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from sagejax.data.offline import OfflineBuilder
+from sagejax.errors import DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 MAP_SUFFIXES = (*IMAGE_SUFFIXES, ".npy")
@@ -27,7 +28,7 @@ class SaliencyConfig(tfds.core.BuilderConfig):
 
     def __post_init__(self):
         if self.height <= 0 or self.width <= 0:
-            raise ValueError(f"height and width must be positive, got {self.height}x{self.width}")
+            raise DataError(f"height and width must be positive, got {self.height}x{self.width}")
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -63,7 +64,7 @@ def load_image(path: pathlib.Path, shape: tuple[int, int]) -> tuple[np.ndarray, 
             source = (im.height, im.width)
             image = np.asarray(im.convert("RGB").resize(shape[::-1], Image.BILINEAR), dtype=np.uint8)
     except Exception as e:  # PIL raises many types for corrupt files; all mean "unreadable".
-        raise ValueError(f"cannot read image {path}: {e}") from e
+        raise DataError(f"cannot read image {path}: {e}") from e
     return image, source
 
 
@@ -80,13 +81,13 @@ def load_density(path: pathlib.Path, *, source: tuple[int, int], shape: tuple[in
     try:
         values = _read_map(path)
     except Exception as e:  # numpy and PIL raise many types for corrupt files.
-        raise ValueError(f"cannot read density map {path}: {e}") from e
+        raise DataError(f"cannot read density map {path}: {e}") from e
     if values.shape != source:
-        raise ValueError(f"density map {path} is {values.shape[::-1]} (W, H), its image is {source[::-1]}")
+        raise DataError(f"density map {path} is {values.shape[::-1]} (W, H), its image is {source[::-1]}")
     if not np.isfinite(values).all() or values.min() < 0:
-        raise ValueError(f"density map {path} must be finite and >= 0")
+        raise DataError(f"density map {path} must be finite and >= 0")
     if values.max() == 0:
-        raise ValueError(f"density map {path} is all zero")
+        raise DataError(f"density map {path} is all zero")
     resized = np.asarray(Image.fromarray(values / values.max()).resize(shape[::-1], Image.BILINEAR))
     return resized / resized.max()
 
@@ -106,7 +107,7 @@ def fixation_map(
     outside = ~((x >= 0) & (x < w0) & (y >= 0) & (y < h0))
     if outside.any():
         px, py = points[np.argmax(outside)]
-        raise ValueError(f"{where}: fixation (x={px:g}, y={py:g}) lies outside the {w0}x{h0} image")
+        raise DataError(f"{where}: fixation (x={px:g}, y={py:g}) lies outside the {w0}x{h0} image")
     cols = np.minimum(np.floor(x * w / w0).astype(int), w - 1)
     rows = np.minimum(np.floor(y * h / h0).astype(int), h - 1)
     fixations = np.zeros(shape, np.uint8)
@@ -141,11 +142,11 @@ def read_points(path: pathlib.Path) -> np.ndarray:
             continue
         try:
             if len(fields) < 2:
-                raise ValueError("fewer than 2 fields")
+                raise DataError("fewer than 2 fields")
             points.append((float(fields[0]), float(fields[1])))
         except ValueError as e:
             if not first:
-                raise ValueError(f"{path} line {number}: expected 'x,y', got {line.strip()!r} ({e})") from e
+                raise DataError(f"{path} line {number}: expected 'x,y', got {line.strip()!r} ({e})") from e
         first = False
     return np.array(points, np.float64).reshape(-1, 2)
 
@@ -159,15 +160,15 @@ def load_fixations(
         try:
             fixated = np.load(path, allow_pickle=False)
         except Exception as e:  # numpy raises many types for corrupt files.
-            raise ValueError(f"cannot read fixation map {path}: {e}") from e
+            raise DataError(f"cannot read fixation map {path}: {e}") from e
         if fixated.shape != source:
-            raise ValueError(f"fixation map {path} is {fixated.shape[::-1]} (W, H), its image is {source[::-1]}")
+            raise DataError(f"fixation map {path} is {fixated.shape[::-1]} (W, H), its image is {source[::-1]}")
         rows, cols = np.nonzero(fixated)
         points, origin = np.stack([cols, rows], axis=1).astype(np.float64), 0
     else:
         points = read_points(path)
     if not len(points):
-        raise ValueError(f"fixation file {path} has no fixations")
+        raise DataError(f"fixation file {path} has no fixations")
     return fixation_map(points, source=source, shape=shape, origin=origin, where=str(path)), len(points)
 
 
@@ -177,7 +178,7 @@ def files_by_stem(folder: pathlib.Path, suffixes: tuple[str, ...]) -> dict[str, 
     for path in sorted(folder.iterdir()) if folder.is_dir() else ():
         if path.is_file() and path.suffix.lower() in suffixes:
             if path.stem in found:
-                raise ValueError(f"two files for one image: {found[path.stem]} and {path}")
+                raise DataError(f"two files for one image: {found[path.stem]} and {path}")
             found[path.stem] = path
     return found
 
@@ -194,11 +195,11 @@ class SaliencyFolderConfig(SaliencyConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.sigma <= 0:
-            raise ValueError(f"sigma must be positive, got {self.sigma!r}")
+            raise DataError(f"sigma must be positive, got {self.sigma!r}")
         if not 0 < self.quantile <= 1:
-            raise ValueError(f"quantile must be in (0, 1], got {self.quantile!r}")
+            raise DataError(f"quantile must be in (0, 1], got {self.quantile!r}")
         if self.origin not in (0, 1):
-            raise ValueError(f"origin must be 0 or 1, got {self.origin!r}")
+            raise DataError(f"origin must be 0 or 1, got {self.origin!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,26 +243,26 @@ class SaliencyFolder(OfflineBuilder):
         cfg = self.builder_config
         root = pathlib.Path(cfg.folder) if cfg.folder else pathlib.Path(dl_manager.manual_dir)
         if not (root / "images").is_dir():
-            raise ValueError(f"{root}: no images/ folder")
+            raise DataError(f"{root}: no images/ folder")
         subfolders = sorted(p.name for p in (root / "images").iterdir() if p.is_dir())
         if subfolders and files_by_stem(root / "images", IMAGE_SUFFIXES):
-            raise ValueError(f"{root}/images: holds both split subfolders {subfolders} and images; use one layout")
+            raise DataError(f"{root}/images: holds both split subfolders {subfolders} and images; use one layout")
         splits = {name: pathlib.Path(name) for name in subfolders} or {"train": pathlib.Path()}
         for name in splits:
             if not re.fullmatch(r"[A-Za-z_]\w*", name):
-                raise ValueError(f"{root}/images/{name}: split names must be identifiers ([A-Za-z_][A-Za-z0-9_]*)")
+                raise DataError(f"{root}/images/{name}: split names must be identifiers ([A-Za-z_][A-Za-z0-9_]*)")
         return {name: self._generate_examples(self._items(root, sub)) for name, sub in splits.items()}
 
     def _items(self, root: pathlib.Path, sub: pathlib.Path) -> list[FolderItem]:
         images = files_by_stem(root / "images" / sub, IMAGE_SUFFIXES)
         if not images:
-            raise ValueError(f"{root / 'images' / sub}: no images ({', '.join(IMAGE_SUFFIXES)})")
+            raise DataError(f"{root / 'images' / sub}: no images ({', '.join(IMAGE_SUFFIXES)})")
         maps = files_by_stem(root / "maps" / sub, MAP_SUFFIXES)
         fixations = files_by_stem(root / "fixations" / sub, FIXATION_SUFFIXES)
         items = []
         for stem, image in images.items():
             if stem not in maps and stem not in fixations:
-                raise ValueError(
+                raise DataError(
                     f"image {image} has neither a density map in {root / 'maps' / sub} nor fixations in "
                     f"{root / 'fixations' / sub} (same stem)"
                 )

@@ -19,6 +19,7 @@ import ml_collections
 import numpy as np
 
 from sagejax import models
+from sagejax.errors import ConfigError
 from sagejax.methods.views import PANEL_COUNT
 
 
@@ -68,9 +69,9 @@ def _from_import_path(path: str) -> Method:
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise ValueError(f"method {path!r}: cannot import module {module_name!r} ({error})") from error
+        raise ConfigError(f"method {path!r}: cannot import module {module_name!r} ({error})") from error
     if not hasattr(module, attribute):
-        raise ValueError(f"method {path!r}: module {module_name!r} has no {attribute!r}")
+        raise ConfigError(f"method {path!r}: module {module_name!r} has no {attribute!r}")
     return Method(
         path,
         getattr(module, attribute),
@@ -86,7 +87,9 @@ def get(name: str) -> Method:
         return _REGISTRY[name]
     if ":" in name:
         return _from_import_path(name)
-    raise ValueError(f"unknown method {name!r}; known methods: {method_names()} (or an import path 'module:make_loss')")
+    raise ConfigError(
+        f"unknown method {name!r}; known methods: {method_names()} (or an import path 'module:make_loss')"
+    )
 
 
 def make_loss(config):
@@ -99,7 +102,7 @@ def default_config(name: str, **overrides) -> ml_collections.ConfigDict:
     defaults = dict(get(name).defaults)
     unknown = sorted(set(overrides) - set(defaults))
     if unknown:
-        raise ValueError(f"method {name!r} has no hyperparameters {unknown}; it has {sorted(defaults)}")
+        raise ConfigError(f"method {name!r} has no hyperparameters {unknown}; it has {sorted(defaults)}")
     return ml_collections.ConfigDict({"name": name, **defaults, **overrides})
 
 

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from sagejax import augment, losses, models
+from sagejax.errors import ConfigError
 
 _CAM_CLASSES = ("true", "predicted")
 DEFAULTS = dict(
@@ -25,7 +26,7 @@ def classifier_kernel(model) -> jax.Array:
     try:
         return model.head.dense.kernel[...]
     except AttributeError as error:
-        raise ValueError(
+        raise ConfigError(
             f"CYBORG needs a backbone with a linear classifier at `head.dense`; {type(model).__name__} has none"
         ) from error
 
@@ -33,7 +34,7 @@ def classifier_kernel(model) -> jax.Array:
 def make_loss(config):
     """Builds the CYBORG loss of `config` (alpha, cam_class)."""
     if config.cam_class not in _CAM_CLASSES:
-        raise ValueError(f"method.cam_class must be one of {_CAM_CLASSES}, got {config.cam_class!r}")
+        raise ConfigError(f"method.cam_class must be one of {_CAM_CLASSES}, got {config.cam_class!r}")
     alpha = config.alpha
 
     def loss_fn(model, batch, rng):

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from sagejax import losses, models
+from sagejax.errors import ConfigError
 from sagejax.methods.views import VIEW_DEFAULTS, check_view_config, config_views, view_panels
 
 VIEW_NAMES = ("x", "x_blur", "x_keep", "x_degrade")
@@ -35,7 +36,7 @@ panels = view_panels
 def num_view_examples(batch_size: int, view_fraction: float) -> int:
     """How many examples of a batch get saliency views (at least one when the fraction is > 0)."""
     if not 0.0 <= view_fraction <= 1.0:
-        raise ValueError(f"method.view_fraction must be in [0, 1], got {view_fraction}")
+        raise ConfigError(f"method.view_fraction must be in [0, 1], got {view_fraction}")
     return max(1, round(batch_size * view_fraction)) if view_fraction > 0 else 0
 
 
@@ -70,9 +71,9 @@ def make_loss(config):
     """L = CE + w_js·T²·[JS(y‖y~) + JS(y'‖y~')] + w_tri·triplet(z, z~, z~')."""
     unknown_ce = sorted(set(config.ce_views) - set(VIEW_NAMES))
     if unknown_ce:
-        raise ValueError(f"method.ce_views has unknown views {unknown_ce}; choose from {list(VIEW_NAMES)}")
+        raise ConfigError(f"method.ce_views has unknown views {unknown_ce}; choose from {list(VIEW_NAMES)}")
     if not config.temperature > 0:
-        raise ValueError(f"method.temperature must be > 0, got {config.temperature}")
+        raise ConfigError(f"method.temperature must be > 0, got {config.temperature}")
     check_view_config(config)
 
     def loss_fn(model, batch, rng):

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sagejax import augment, losses
+from sagejax.errors import ConfigError
 from sagejax.methods.views import PANEL_COUNT
 
 DEFAULTS = dict(
@@ -24,7 +25,7 @@ def predict_log_density(model, images: jax.Array) -> jax.Array:
     """(B, H, W, C) images → (B, H, W) log-probabilities over the H·W pixels (log-softmax of the one output channel)."""
     logits = model(images)
     if logits.ndim != 4 or logits.shape[-1] != 1:
-        raise ValueError(f"a saliency teacher must output (B, H, W, 1) logits, got {logits.shape}")
+        raise ConfigError(f"a saliency teacher must output (B, H, W, 1) logits, got {logits.shape}")
     flat = logits[..., 0].reshape(logits.shape[0], -1)
     return jax.nn.log_softmax(flat, axis=-1).reshape(logits.shape[:3])
 
@@ -55,7 +56,7 @@ def make_loss(config):
     """w_kld·KLD(human ‖ teacher) − w_cc·CC − w_nss·NSS of the teacher's pixel density, batch means."""
     for key in ("w_kld", "w_cc", "w_nss"):
         if config[key] < 0:
-            raise ValueError(f"method.{key} must be >= 0, got {config[key]}")
+            raise ConfigError(f"method.{key} must be >= 0, got {config[key]}")
 
     def loss_fn(model, batch, rng):
         del rng

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sagejax import augment
+from sagejax.errors import ConfigError
 
 PANEL_COUNT = 8  # training examples shown in the TensorBoard image panels
 
@@ -23,13 +24,13 @@ VIEW_DEFAULTS = dict(
 def check_view_config(config) -> None:
     """Raises naming the `method.*` key of an impossible view setting, before anything is compiled."""
     if not config.blur_sigma > 0:
-        raise ValueError(
+        raise ConfigError(
             f"method.blur_sigma must be > 0 (the degradation's Gaussian σ, pixels), got {config.blur_sigma}"
         )
     if config.blur_kernel_size < 1 or config.blur_kernel_size % 2 == 0:
-        raise ValueError(f"method.blur_kernel_size must be a positive odd number, got {config.blur_kernel_size}")
+        raise ConfigError(f"method.blur_kernel_size must be a positive odd number, got {config.blur_kernel_size}")
     if config.degrade not in augment.DEGRADATIONS:
-        raise ValueError(f"unknown method.degrade {config.degrade!r}; choose from {sorted(augment.DEGRADATIONS)}")
+        raise ConfigError(f"unknown method.degrade {config.degrade!r}; choose from {sorted(augment.DEGRADATIONS)}")
 
 
 def config_views(config, *, images, saliency, rng) -> dict:

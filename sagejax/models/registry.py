@@ -5,6 +5,7 @@ import inspect
 import jax.numpy as jnp
 from flax import nnx
 
+from sagejax.errors import ConfigError
 from sagejax.models.resnet import ResNet
 from sagejax.models.unet import UNet
 from sagejax.models.vit import ViT
@@ -38,7 +39,7 @@ def model_options(name):
 
 def _lookup(name):
     if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(model_names())}")
+        raise ConfigError(f"unknown model {name!r}; known models: {', '.join(model_names())}")
     return _REGISTRY[name]
 
 

@@ -8,6 +8,8 @@ import difflib
 import jax.numpy as jnp
 from flax import nnx
 
+from sagejax.errors import ConfigError
+
 
 def _name(path):
     return ".".join(str(part) for part in path)
@@ -26,7 +28,7 @@ def _check_names(model, names):
         if name not in valid:
             close = difflib.get_close_matches(name, valid, n=8, cutoff=0.6)
             top = [v for v in valid if "." not in v]
-            raise ValueError(
+            raise ConfigError(
                 f"unknown tap {name!r}; close matches: {close}; top-level taps: "
                 f"{top}; see available_taps(model) for all"
             )
@@ -42,7 +44,7 @@ def tap(model, x, names):
     for name in names:
         values = calls.get(name, ())
         if len(values) != 1:
-            raise ValueError(
+            raise ConfigError(
                 f"tap {name!r}: the submodule was called {len(values)} times in "
                 "the forward pass; a tap needs exactly one call"
             )
@@ -57,7 +59,7 @@ def pool_embedding(y):
     elif y.ndim == 3:
         y = jnp.mean(y, axis=1)
     elif y.ndim != 2:
-        raise ValueError(f"cannot pool a tapped output of shape {y.shape} to (B, D)")
+        raise ConfigError(f"cannot pool a tapped output of shape {y.shape} to (B, D)")
     return y.astype(jnp.float32)
 
 

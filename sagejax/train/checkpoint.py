@@ -18,6 +18,8 @@ import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
+from sagejax.errors import CheckpointError
+
 
 def make_manager(workdir: str, *, keep: int = 2, asynchronous: bool = True) -> ocp.CheckpointManager:
     """A CheckpointManager over `workdir/checkpoints` that preserves the newest `keep` steps."""
@@ -80,7 +82,7 @@ def restore_state(manager: ocp.CheckpointManager, abstract_state, *, step: int, 
     try:
         restored = manager.restore(step, args=ocp.args.Composite(**items))
     except Exception as error:  # orbax raises several types for damaged files
-        raise RuntimeError(
+        raise CheckpointError(
             f"checkpoint at step {step} in {manager.directory} could not be restored ({error})"
         ) from error
     return restored["state"]
@@ -101,7 +103,7 @@ def restore_newest_good(manager: ocp.CheckpointManager, abstract_state, *, data_
         try:
             state = restore_state(manager, abstract_state, step=step, data_iterator=data_iterator)
             if not all_finite(state):
-                raise RuntimeError(
+                raise CheckpointError(
                     f"checkpoint at step {step} in {manager.directory} restored non-finite values (damaged files)"
                 )
             return step, state
@@ -109,7 +111,7 @@ def restore_newest_good(manager: ocp.CheckpointManager, abstract_state, *, data_
             raise
         except RuntimeError as error:
             if position == len(steps) - 1:
-                raise RuntimeError(f"{error}; no earlier checkpoint to fall back to") from error
+                raise CheckpointError(f"{error}; no earlier checkpoint to fall back to") from error
             _move_aside(manager, step)
             print(
                 f"warning: {error}; moved it to damaged-{step}, resuming from step {steps[position + 1]}",
@@ -127,7 +129,7 @@ def _move_aside(manager: ocp.CheckpointManager, step: int) -> None:
     manager.reload()
 
 
-class IncompatibleCheckpointError(RuntimeError):
+class IncompatibleCheckpointError(CheckpointError):
     """A checkpoint written by an earlier sagejax that this version cannot resume (not damaged: kept as it is)."""
 
 

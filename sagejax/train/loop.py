@@ -15,6 +15,7 @@ import signal
 import jax
 
 from sagejax import data, methods
+from sagejax.errors import ConfigError, MissingError, SagejaxError
 from sagejax.evaluate.evaluators import make_evaluators
 from sagejax.train import checkpoint
 from sagejax.train.logger import MetricLogger
@@ -26,7 +27,7 @@ from sagejax.train.state import init_state
 from sagejax.train.step import batch_spec, compile_train_step, make_train_step
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(SagejaxError, FloatingPointError):
     """Raised when a step produces a NaN or Inf loss, gradient or parameter; the last good checkpoint is kept."""
 
 
@@ -52,10 +53,10 @@ class _Run:
     def __init__(self, config, workdir: str, *, train: bool = True):
         self.config, self.workdir = config, workdir
         if config.train.steps < 1:
-            raise ValueError(f"config.train.steps must be >= 1, got {config.train.steps}")
+            raise ConfigError(f"config.train.steps must be >= 1, got {config.train.steps}")
         self.mesh = make_mesh(config.mesh.axes.to_dict())
         if train and config.train.batch_size % self.mesh.size:
-            raise ValueError(
+            raise ConfigError(
                 f"config.train.batch_size={config.train.batch_size} cannot be split over the {self.mesh.size} devices "
                 f"of the mesh; use a multiple of {self.mesh.size}"
             )
@@ -190,7 +191,7 @@ def evaluate_checkpoint(config, workdir: str) -> dict[str, float]:
     """Eval-only: restores the newest checkpoint in `workdir` and runs every evaluator on it."""
     checkpoints = os.path.join(workdir, "checkpoints")
     if not os.path.isdir(checkpoints) or not any(name.isdigit() for name in os.listdir(checkpoints)):
-        raise FileNotFoundError(f"no checkpoint in {checkpoints} to evaluate")
+        raise MissingError(f"no checkpoint in {checkpoints} to evaluate")
     run = _Run(config, workdir, train=False)
     logger = MetricLogger(workdir, total_steps=config.train.steps, tensorboard=False)
     try:

@@ -17,6 +17,8 @@ import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from sagejax.errors import ConfigError
+
 BATCH_AXES = ("data", "fsdp")
 _MIN_FSDP_SHARD_SIZE = 2**14
 # jax 0.10 (the newest jaxlib for Python 3.11) was seen to give ~0.3% different BatchNorm-network
@@ -33,21 +35,21 @@ def make_mesh(axes: Mapping[str, int] | None = None, *, devices: Sequence[jax.De
     axes = dict(axes or {"data": -1})
     unknown = sorted(set(axes) - set(BATCH_AXES))
     if unknown:
-        raise ValueError(f"unknown mesh axes {unknown}; known axes are {list(BATCH_AXES)}")
+        raise ConfigError(f"unknown mesh axes {unknown}; known axes are {list(BATCH_AXES)}")
     devices = list(jax.devices() if devices is None else devices)
     sizes = dict(axes)
     free = [name for name, size in sizes.items() if size == -1]
     if len(free) > 1:
-        raise ValueError(f"at most one mesh axis may be -1, got {free}")
+        raise ConfigError(f"at most one mesh axis may be -1, got {free}")
     fixed = math.prod(size for size in sizes.values() if size != -1)
     if any(size == 0 or size < -1 for size in sizes.values()):
-        raise ValueError(f"mesh axis sizes must be positive or -1, got {sizes}")
+        raise ConfigError(f"mesh axis sizes must be positive or -1, got {sizes}")
     if free:
         if len(devices) % fixed:
-            raise ValueError(f"{len(devices)} devices cannot be split into mesh {sizes}")
+            raise ConfigError(f"{len(devices)} devices cannot be split into mesh {sizes}")
         sizes[free[0]] = len(devices) // fixed
     if math.prod(sizes.values()) != len(devices):
-        raise ValueError(f"mesh {sizes} needs {math.prod(sizes.values())} devices, have {len(devices)}")
+        raise ConfigError(f"mesh {sizes} needs {math.prod(sizes.values())} devices, have {len(devices)}")
     if len(devices) > 1 and _jax_version() < SPMD_VERIFIED_JAX:
         warnings.warn(
             f"jax {jax.__version__}: multi-device steps were seen to differ from the 1-device step by ~0.3% in "

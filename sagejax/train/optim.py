@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import optax
 
+from sagejax.errors import ConfigError
+
 _OPTIMIZERS = ("sgd", "adam", "adamw")
 _SCHEDULES = ("constant", "cosine")
 
@@ -12,7 +14,7 @@ def make_schedule(optim_config, total_steps: int) -> optax.Schedule:
     """Linear warmup to `lr`, then constant or cosine decay to `lr·final_lr_fraction`."""
     lr, warmup = optim_config.lr, optim_config.warmup_steps
     if optim_config.schedule not in _SCHEDULES:
-        raise ValueError(f"unknown optim.schedule {optim_config.schedule!r}; known: {list(_SCHEDULES)}")
+        raise ConfigError(f"unknown optim.schedule {optim_config.schedule!r}; known: {list(_SCHEDULES)}")
     if optim_config.schedule == "constant":
         after = optax.constant_schedule(lr)
     else:
@@ -35,7 +37,7 @@ def make_optimizer(optim_config, total_steps: int) -> optax.GradientTransformati
     elif name == "adamw":
         opt = optax.adamw(schedule, weight_decay=optim_config.weight_decay)
     else:
-        raise ValueError(f"unknown optim.name {name!r}; known: {list(_OPTIMIZERS)}")
+        raise ConfigError(f"unknown optim.name {name!r}; known: {list(_OPTIMIZERS)}")
     if optim_config.clip_grad_norm:
         opt = optax.chain(optax.clip_by_global_norm(optim_config.clip_grad_norm), opt)
     return opt

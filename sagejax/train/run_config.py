@@ -6,6 +6,8 @@ from __future__ import annotations
 import fnmatch
 import json
 
+from sagejax.errors import ConfigError
+
 # Changes a training resume accepts (dotted keys; `*` matches one level, e.g. an evaluator's name).
 RESUMABLE_CHANGES = (
     "train.steps",
@@ -18,7 +20,7 @@ RESUMABLE_CHANGES = (
 EVAL_MUST_MATCH = ("model.*", "data.num_classes", "method.name")
 
 
-class ConfigMismatchError(ValueError):
+class ConfigMismatchError(ConfigError):
     """Raised when a run directory's checkpoint was written under a config that the new one contradicts."""
 
 

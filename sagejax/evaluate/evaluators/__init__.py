@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from sagejax.errors import ConfigError
 from sagejax.evaluate.evaluators.base import Evaluator
 from sagejax.evaluate.evaluators.classification import ClassificationEvaluator
 from sagejax.evaluate.evaluators.saliency import SaliencyEvaluator
@@ -25,7 +26,7 @@ def register(type_name: str, evaluator_class: type[Evaluator]) -> None:
 def get(type_name: str) -> type[Evaluator]:
     """The evaluator class registered as `type_name`."""
     if type_name not in _REGISTRY:
-        raise ValueError(f"unknown evaluator type {type_name!r}; known: {sorted(_REGISTRY)}")
+        raise ConfigError(f"unknown evaluator type {type_name!r}; known: {sorted(_REGISTRY)}")
     return _REGISTRY[type_name]
 
 
@@ -34,7 +35,7 @@ def default_config(type_name: str, **overrides) -> ml_collections.ConfigDict:
     defaults = dict(get(type_name).DEFAULTS)
     unknown = sorted(set(overrides) - set(defaults) - {"data"})
     if unknown:
-        raise ValueError(f"evaluator type {type_name!r} has no settings {unknown}; it has {sorted(defaults)}")
+        raise ConfigError(f"evaluator type {type_name!r} has no settings {unknown}; it has {sorted(defaults)}")
     config = ml_collections.ConfigDict({"type": type_name, **defaults, **overrides})
     return config
 

@@ -8,6 +8,7 @@ import jax
 import numpy as np
 
 from sagejax import data
+from sagejax.errors import ConfigError
 from sagejax.train.mesh import batch_sharding, global_batch, replicated
 from sagejax.train.state import merge_model
 
@@ -32,10 +33,10 @@ class Evaluator:
         """Every configured split must exist in the evaluator's dataset."""
         known = set(self.builder.info.splits)
         if not self.settings.splits:
-            raise ValueError(f"config.evals.{self.name}.splits is empty")
+            raise ConfigError(f"config.evals.{self.name}.splits is empty")
         missing = [split for split in self.settings.splits if split.split("[")[0] not in known]
         if missing:
-            raise ValueError(
+            raise ConfigError(
                 f"config.evals.{self.name}.splits has {missing}, not splits of {self.builder.info.full_name} "
                 f"({sorted(known)})"
             )

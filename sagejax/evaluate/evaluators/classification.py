@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sagejax.errors import ConfigError
 from sagejax.evaluate.evaluators.base import Evaluator
 from sagejax.evaluate.split_metrics import split_metrics
 
@@ -24,17 +25,17 @@ class ClassificationEvaluator(Evaluator):
     def check_dataset(self, builder) -> None:
         """The model's class count must match the dataset's labels; `attack_label` must be one of them."""
         if "label" not in builder.info.features:
-            raise ValueError(f"{builder.info.full_name} has no 'label' feature to classify")
+            raise ConfigError(f"{builder.info.full_name} has no 'label' feature to classify")
         label = builder.info.features["label"]
         if label.num_classes != self.config.data.num_classes:
-            raise ValueError(
+            raise ConfigError(
                 f"config.data.num_classes={self.config.data.num_classes} but {builder.info.full_name} has "
                 f"{label.num_classes} labels; set --config.data.num_classes={label.num_classes}"
             )
         self.attack_class = None
         if self.settings.attack_label:
             if self.settings.attack_label not in label.names:
-                raise ValueError(
+                raise ConfigError(
                     f"config.evals.{self.name}.attack_label={self.settings.attack_label!r} is not a label of "
                     f"{builder.info.full_name}; its labels are {label.names}"
                 )
@@ -43,7 +44,9 @@ class ClassificationEvaluator(Evaluator):
     def forward(self, model, batch) -> dict:
         outputs = self.method_outputs(model, batch)
         if "logits" not in outputs:
-            raise ValueError(f"evaluator {self.name!r} needs 'logits' from the method's predict, got {sorted(outputs)}")
+            raise ConfigError(
+                f"evaluator {self.name!r} needs 'logits' from the method's predict, got {sorted(outputs)}"
+            )
         fields = {key: batch[key] for key in ("label", "attack_type", "valid") if key in batch}
         return {"logits": outputs["logits"], **fields}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from sagejax import augment
+from sagejax.errors import ConfigError
 from sagejax.evaluate.evaluators.base import Evaluator
 from sagejax.evaluate.saliency_metrics import centre_bias_map, evaluate_saliency, uniform_map
 
@@ -31,7 +32,7 @@ class SaliencyEvaluator(Evaluator):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.settings.batch_size < 2:
-            raise ValueError(
+            raise ConfigError(
                 f"config.evals.{self.name}.batch_size must be >= 2 for saliency evaluation (sAUC uses the other images)"
             )
         self._baselines = {}  # split -> baseline rows; they do not change during training
@@ -40,7 +41,7 @@ class SaliencyEvaluator(Evaluator):
         """The dataset must hold the human map (and fixations) the evaluator reads."""
         for key in (self.settings.map_key, self.settings.fixations_key):
             if key and key not in builder.info.features:
-                raise ValueError(
+                raise ConfigError(
                     f"config.evals.{self.name}: {builder.info.full_name} has no feature {key!r}; "
                     f"features: {list(builder.info.features)}"
                 )
@@ -49,7 +50,7 @@ class SaliencyEvaluator(Evaluator):
         outputs = self.method_outputs(model, batch)
         key = self.settings.prediction_key
         if key not in outputs:
-            raise ValueError(f"evaluator {self.name!r} needs {key!r} from the method's predict, got {sorted(outputs)}")
+            raise ConfigError(f"evaluator {self.name!r} needs {key!r} from the method's predict, got {sorted(outputs)}")
         return {
             "prediction": outputs[key],
             "density": batch[self.settings.map_key],
