@@ -144,6 +144,18 @@ def _validate(finite: np.ndarray, peak: np.ndarray, indices, split: str) -> None
             raise ConfigError(f"the teacher's map of {split} example {index} is empty (all zero); nothing written")
 
 
+def _check_writable(output_dir: str) -> None:
+    """Raises naming `output_dir` when it cannot be created or written (found before any work is done)."""
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        probe = os.path.join(output_dir, f".write-check-{os.getpid()}")
+        with open(probe, "w", encoding="utf-8"):
+            pass
+        os.remove(probe)
+    except OSError as error:
+        raise ConfigError(f"--output_dir {output_dir} is not writable ({error.strerror})") from error
+
+
 def _settings_path(output_dir: str, split: str) -> str:
     return os.path.join(output_dir, f"labeling-{split}.json")
 
@@ -219,6 +231,7 @@ def label_split(
         raise ConfigError(f"num_fixations must be positive, got {num_fixations}")
     if not 0.0 <= fixation_quantile < 1.0:
         raise ConfigError(f"fixation_quantile must be in [0, 1), got {fixation_quantile}")
+    _check_writable(output_dir)  # before the dataset is built and the teacher compiled
     builder = data.build_dataset(dataset, data_dir=os.path.expanduser(data_dir), config=dataset_config)
     if split not in builder.info.splits:
         raise ConfigError(f"{builder.info.full_name} has no split {split!r}; splits: {sorted(builder.info.splits)}")

@@ -167,6 +167,18 @@ def test_bad_arguments_are_named(setup, tmp_path):
         _label(setup, tmp_path, split="nope")
     with pytest.raises(FileNotFoundError, match="config.json"):
         _label(setup, tmp_path, teacher_workdir=str(tmp_path / "missing"))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if not os.access(locked, os.W_OK):  # (root ignores permissions: then only the file case below applies)
+            with pytest.raises(ValueError, match="--output_dir .*locked.* is not writable"):
+                _label(setup, locked / "out")
+    finally:
+        locked.chmod(0o700)
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(ValueError, match="--output_dir .*a_file.* is not writable"):
+        _label(setup, tmp_path / "a_file" / "out")
 
 
 def test_fixations_depend_on_the_example_alone():

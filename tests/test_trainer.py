@@ -297,7 +297,18 @@ def test_user_csv_dataset_trains_and_reports_pad_rates(tmp_path):
 def test_num_classes_mismatch_is_named(tmp_path):
     config = _csv_config(tmp_path, "xent,resnet18_32")
     config.data.num_classes = 3
-    with pytest.raises(ValueError, match="num_classes=3 but .* has 2 labels"):
+    with pytest.raises(ValueError, match=r"num_classes=3 but .* has 2 labels \['0', '1'\]"):
+        train_and_evaluate(config, str(tmp_path / "run"))
+
+
+def test_a_one_class_dataset_is_refused(tmp_path):
+    config = _csv_config(tmp_path, "xent,resnet18_32")
+    folder = pathlib.Path(config.data.manual_dir)
+    for split in ("train", "test"):
+        path = folder / f"{split}.csv"
+        lines = path.read_text().splitlines()
+        path.write_text("\n".join([lines[0]] + [line.replace(",1,", ",0,") for line in lines[1:]]) + "\n")
+    with pytest.raises(ValueError, match=r"has 1 label\(s\) \['0'\]: a classifier needs at least two classes"):
         train_and_evaluate(config, str(tmp_path / "run"))
 
 

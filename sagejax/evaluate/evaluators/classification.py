@@ -27,10 +27,15 @@ class ClassificationEvaluator(Evaluator):
         if "label" not in builder.info.features:
             raise ConfigError(f"{builder.info.full_name} has no 'label' feature to classify")
         label = builder.info.features["label"]
+        if label.num_classes < 2:
+            raise ConfigError(
+                f"{builder.info.full_name} has {label.num_classes} label(s) {label.names}: a classifier needs at least "
+                "two classes (check the label column)"
+            )
         if label.num_classes != self.config.data.num_classes:
             raise ConfigError(
                 f"config.data.num_classes={self.config.data.num_classes} but {builder.info.full_name} has "
-                f"{label.num_classes} labels; set --config.data.num_classes={label.num_classes}"
+                f"{label.num_classes} labels {label.names}; set --config.data.num_classes={label.num_classes}"
             )
         self.attack_class = None
         if self.settings.attack_label:
