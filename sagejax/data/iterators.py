@@ -24,22 +24,20 @@ def dataset_config(config, eval_name: str | None = None) -> ml_collections.Confi
     return merged
 
 
+def _source(name: str, builder_config, data_dir: str) -> dict:
+    """The builder arguments of a dataset: a "tfds_dir" folder has no builder config."""
+    config = None if name == TFDS_DIR else builder_config
+    return dict(name=name, config=config, data_dir=os.path.expanduser(data_dir))
+
+
+def _dataset_source(data_config) -> dict:
+    return _source(data_config.name, data_config.builder_config, data_config.data_dir)
+
+
 def build(data_config):
     """Prepares the dataset of `data_config` (name, builder_config, data_dir, manual_dir) if needed; its builder."""
-    return build_dataset(
-        data_config.name,
-        config=data_config.builder_config if data_config.name != TFDS_DIR else None,
-        data_dir=os.path.expanduser(data_config.data_dir),
-        manual_dir=data_config.get("manual_dir") or None,
-    )
-
-
-def _source(data_config) -> dict:
-    if data_config.name == TFDS_DIR:
-        return dict(name=TFDS_DIR, config=None, data_dir=os.path.expanduser(data_config.data_dir))
-    return dict(
-        name=data_config.name, config=data_config.builder_config, data_dir=os.path.expanduser(data_config.data_dir)
-    )
+    source = _dataset_source(data_config)
+    return build_dataset(source.pop("name"), **source, manual_dir=data_config.get("manual_dir") or None)
 
 
 def train_iter(config, **process):
@@ -47,9 +45,7 @@ def train_iter(config, **process):
     `data.train_dir` when set (e.g. a split labeled by sagejax.label); `data.saliency_feature` is delivered as the
     batch's "saliency"; `data.train_exclude_attack_types` are left out. `process` = process_index/process_count."""
     data = config.data
-    source = _source(data)
-    if data.get("train_dir"):
-        source = dict(name=TFDS_DIR, config=None, data_dir=os.path.expanduser(data.train_dir))
+    source = _source(TFDS_DIR, None, data.train_dir) if data.get("train_dir") else _dataset_source(data)
     feature = data.get("saliency_feature", "saliency")
     return make_loader(
         **source,
@@ -70,7 +66,7 @@ def eval_iter(config, name: str, split: str, **process):
     `attack_types` (bona fide + only those; () = all), padded to whole batches (`valid` marks real examples)."""
     evaluator = config.evals[name]
     return make_loader(
-        **_source(dataset_config(config, name)),
+        **_dataset_source(dataset_config(config, name)),
         split=split,
         batch_size=evaluator.batch_size,
         seed=config.seed,

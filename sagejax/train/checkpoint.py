@@ -26,7 +26,7 @@ def make_manager(workdir: str, *, keep: int = 2, asynchronous: bool = True) -> o
     policies = getattr(ocp, "checkpoint_managers", None)
     if policies is not None and hasattr(policies, "LatestN"):
         retention = dict(preservation_policy=policies.LatestN(n=keep))
-    else:  # orbax < 0.11.22 (Python 3.11 installs) has no preservation policies
+    else:  # orbax releases near the bottom of setup.py's range may lack preservation policies
         retention = dict(max_to_keep=keep)
     return ocp.CheckpointManager(
         os.path.join(os.path.abspath(workdir), "checkpoints"),

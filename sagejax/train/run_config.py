@@ -36,21 +36,15 @@ def flatten(config: dict, prefix: str = "") -> dict:
     return flat
 
 
-def changed_keys(saved: dict, new: dict) -> list[str]:
-    """Dotted keys whose values differ (or exist on one side only) between two config dicts."""
-    a, b = flatten(saved), flatten(new)
-    return sorted(key for key in a.keys() | b.keys() if a.get(key, "<absent>") != b.get(key, "<absent>"))
-
-
 def check_resume(saved: dict, new: dict, *, step: int, workdir: str, evaluating: bool = False) -> None:
     """Raises ConfigMismatchError naming every key of `new` that may not differ from the checkpoint's `saved`."""
-    changed = changed_keys(saved, new)
+    a, b = flatten(saved), flatten(new)
+    changed = sorted(key for key in a.keys() | b.keys() if a.get(key, "<absent>") != b.get(key, "<absent>"))
     if evaluating:
         refused = [key for key in changed if any(fnmatch.fnmatchcase(key, p) for p in EVAL_MUST_MATCH)]
     else:
         refused = [key for key in changed if not any(fnmatch.fnmatchcase(key, p) for p in RESUMABLE_CHANGES)]
     if refused:
-        a, b = flatten(saved), flatten(new)
         shown = "; ".join(f"{key}: {a.get(key, '<absent>')!r} -> {b.get(key, '<absent>')!r}" for key in refused[:12])
         more = f" (and {len(refused) - 12} more)" if len(refused) > 12 else ""
         raise ConfigMismatchError(

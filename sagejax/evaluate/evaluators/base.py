@@ -52,9 +52,12 @@ class Evaluator:
     def forward(self, model, batch) -> dict:
         raise NotImplementedError
 
-    def method_outputs(self, model, batch) -> dict:
-        """The method's predictions on `batch`, named keys required by this evaluator checked."""
-        return self.predict(model, batch, self.config.method)
+    def method_output(self, model, batch, key: str):
+        """The method's prediction `key` on `batch` (e.g. "logits"); names the key when the method lacks it."""
+        outputs = self.predict(model, batch, self.config.method)
+        if key not in outputs:
+            raise ConfigError(f"evaluator {self.name!r} needs {key!r} from the method's predict, got {sorted(outputs)}")
+        return outputs[key]
 
     def _eval_body(self, params, model_state, batch):
         model = merge_model(self._graphdef, params, model_state)

@@ -47,13 +47,8 @@ class ClassificationEvaluator(Evaluator):
             self.attack_class = label.names.index(self.settings.attack_label)
 
     def forward(self, model, batch) -> dict:
-        outputs = self.method_outputs(model, batch)
-        if "logits" not in outputs:
-            raise ConfigError(
-                f"evaluator {self.name!r} needs 'logits' from the method's predict, got {sorted(outputs)}"
-            )
         fields = {key: batch[key] for key in ("label", "attack_type", "valid") if key in batch}
-        return {"logits": outputs["logits"], **fields}
+        return {"logits": self.method_output(model, batch, "logits"), **fields}
 
     def run(self, state):
         metrics = {}

@@ -47,12 +47,8 @@ class SaliencyEvaluator(Evaluator):
                 )
 
     def forward(self, model, batch) -> dict:
-        outputs = self.method_outputs(model, batch)
-        key = self.settings.prediction_key
-        if key not in outputs:
-            raise ConfigError(f"evaluator {self.name!r} needs {key!r} from the method's predict, got {sorted(outputs)}")
         return {
-            "prediction": outputs[key],
+            "prediction": self.method_output(model, batch, self.settings.prediction_key),
             "density": batch[self.settings.map_key],
             "fixations": augment.fixations_of(
                 batch,
