@@ -14,7 +14,7 @@ import time
 
 import jax
 import numpy as np
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 from sagejax import data, errors, methods
@@ -116,4 +116,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["config"])
-    app.run(errors.cli(main))
+    errors.run(main)

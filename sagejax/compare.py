@@ -13,7 +13,7 @@ import json
 import os
 
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
 from sagejax import errors
 from sagejax.errors import ConfigError
@@ -88,4 +88,4 @@ def main(argv):
 
 if __name__ == "__main__":
     _define_flags()
-    app.run(errors.cli(main))
+    errors.run(main)

@@ -1,12 +1,13 @@
 """Errors a user can fix (a config, data, checkpoint or command-line problem), told apart from bugs.
 
 Each subclasses the builtin it refines (ValueError, FileNotFoundError, ...), so `except ValueError` still works.
-The command-line entry points run through `cli(main)`: a SagejaxError is printed as one `error: <message>` line
+The command-line entry points run through `run(main)`: a SagejaxError is printed as one `error: <message>` line
 with exit status 2; anything else is a bug and keeps its traceback (`--verbose` keeps it for both).
 """
 
 from __future__ import annotations
 
+import re
 import sys
 
 
@@ -34,6 +35,10 @@ class CheckpointError(SagejaxError, RuntimeError):
     """A checkpoint that cannot be restored or resumed."""
 
 
+class DataWarning(UserWarning):
+    """Data that can be used but probably not as the user meant (a colour saliency map, a repeated image)."""
+
+
 def cli(main):
     """Wraps an absl `main(argv)`: SagejaxError → `error: <message>` on stderr and exit 2 (traceback only with
     --verbose)."""
@@ -52,3 +57,38 @@ def cli(main):
             sys.exit(2)
 
     return wrapped
+
+
+def _unknown_override(argv, error: Exception) -> str | None:
+    """Names the `--config.a.b=v` argument of argv with the unknown field that ml_collections' `error` reports."""
+    text = str(error)
+    key = re.search(r"'(\w+)\\?'", text)
+    suggestion = re.search(r'Did you mean "(\w+)"', text)
+    for arg in argv[1:]:
+        path = arg.lstrip("-").split("=", 1)[0].split(".")
+        if key and path[0] == "config" and key[1] in path[1:]:
+            parent = ".".join(path[: path.index(key[1], 1)])
+            hint = f"did you mean {suggestion[1]!r}?" if suggestion else "a typo, or a field of another block?"
+            return f"{arg}: {parent} has no field {key[1]!r} ({hint})"
+    return None
+
+
+def _parse_flags(argv):
+    """absl's flag parsing, with an override of an unknown config field reported as one error line (exit 2)."""
+    from absl import app
+
+    try:
+        return app.parse_flags_with_usage(argv)
+    except (AttributeError, KeyError) as error:  # what ml_collections raises for an unknown field
+        message = _unknown_override(argv, error)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
+def run(main):
+    """`absl.app.run` of an entry point's main, through `cli` and with clear errors for unknown config fields."""
+    from absl import app
+
+    app.run(cli(main), flags_parser=_parse_flags)

@@ -250,6 +250,11 @@ def label_split(
     teacher = load_teacher(teacher_workdir, mesh)
     image_shape = tuple(builder.info.features["image"].shape)
     map_shape = tuple(resolution) if resolution else image_shape[:2]
+    if map_shape[0] > image_shape[0] or map_shape[1] > image_shape[1]:
+        raise ConfigError(
+            f"resolution {map_shape[0]}x{map_shape[1]} exceeds the images' {image_shape[0]}x{image_shape[1]}: a "
+            "map finer than its image holds no more of the teacher's evidence, only more bytes"
+        )
     probe = jax.ShapeDtypeStruct((batch_size, *image_shape), np.uint8)
     try:  # compiled before the timer starts; a teacher that cannot take these images fails here
         map_fn = make_map_fn(teacher, mesh, map_shape).lower(teacher.params, teacher.model_state, probe).compile()
@@ -298,29 +303,33 @@ def label_split(
                 yield shard, indices[-1] == stop - 1, indices, examples, outputs
 
     start_time = time.perf_counter()
-    records = []
-    with tqdm.tqdm(total=total, unit="img", desc=f"labeling {split}", disable=not progress) as bar:
-        for shard, last, indices, examples, outputs in _one_ahead(dispatched()):  # host work overlaps the devices
-            maps, finite, peak = jax.device_get(outputs)
-            _validate(finite[: len(indices)], peak[: len(indices)], indices, split)
-            for i, example, saliency_map in zip(indices, examples, maps):
-                fixations = derive_fixations(
-                    saliency_map,
-                    rule=fixation_rule,
-                    count=num_fixations,
-                    quantile=fixation_quantile,
-                    seed=seed,
-                    index=i,
-                )
-                records.append(
-                    tfds_writer.serialize(features, {**example, MAP_KEY: saliency_map, FIXATIONS_KEY: fixations})
-                )
-            bar.update(len(indices))
-            if last:
-                tfds_writer.write_shard(path=path(shard), records=records)
-                records = []
-                if on_shard_written is not None:
-                    on_shard_written(shard)
+    writer = None  # the shard being written: records are streamed to its file as they are labeled
+    try:
+        with tqdm.tqdm(total=total, unit="img", desc=f"labeling {split}", disable=not progress) as bar:
+            for shard, last, indices, examples, outputs in _one_ahead(dispatched()):  # host overlaps the devices
+                maps, finite, peak = jax.device_get(outputs)
+                _validate(finite[: len(indices)], peak[: len(indices)], indices, split)
+                writer = writer or tfds_writer.ShardWriter(path(shard))
+                for i, example, saliency_map in zip(indices, examples, maps):
+                    fixations = derive_fixations(
+                        saliency_map,
+                        rule=fixation_rule,
+                        count=num_fixations,
+                        quantile=fixation_quantile,
+                        seed=seed,
+                        index=i,
+                    )
+                    example = {**example, MAP_KEY: saliency_map, FIXATIONS_KEY: fixations}
+                    writer.write(tfds_writer.serialize(features, example))
+                bar.update(len(indices))
+                if last:
+                    writer.commit()
+                    writer = None
+                    if on_shard_written is not None:
+                        on_shard_written(shard)
+    finally:
+        if writer is not None:
+            writer.abort()
     seconds = time.perf_counter() - start_time
 
     if fixation_rule == "points":
@@ -425,4 +434,4 @@ if __name__ == "__main__":
     flags.DEFINE_bool("overwrite", False, "Relabel a split that is already finished in --output_dir.")
     flags.mark_flags_as_required(["teacher_workdir", "dataset", "split", "output_dir"])
     FLAGS = flags.FLAGS
-    app.run(errors.cli(main))
+    errors.run(main)

@@ -17,7 +17,7 @@ import time
 
 import jax
 import numpy as np
-from absl import app, flags, logging
+from absl import flags, logging
 
 from sagejax import data, errors, label
 from sagejax.train.mesh import batch_sharding, make_mesh
@@ -97,4 +97,4 @@ if __name__ == "__main__":
     flags.DEFINE_integer("repeats", 20, "Timed forward calls.")
     flags.DEFINE_string("out", "label_benchmark.jsonl", "JSONL output path (appended).")
     flags.mark_flags_as_required(["teacher_workdir", "dataset"])
-    app.run(errors.cli(main))
+    errors.run(main)

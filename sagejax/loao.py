@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
 from sagejax import data, errors
@@ -67,4 +67,4 @@ def main(argv):
 
 if __name__ == "__main__":
     _define_flags()
-    app.run(errors.cli(main))
+    errors.run(main)

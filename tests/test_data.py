@@ -10,6 +10,7 @@ from PIL import Image
 
 from sagejax.data import SaliencyCsvConfig, build_dataset, get_builder, make_loader, to_model_inputs
 from sagejax.data import decoy_mnist as dm
+from sagejax.errors import DataError, DataWarning
 
 
 def _examples(builder, split):
@@ -190,7 +191,7 @@ def csv_folder(tmp_path):
     left = np.zeros((40, 40), np.uint8)
     left[:, :20] = 255
     Image.fromarray(left).save(folder / "maps/left.png")
-    np.save(folder / "maps/quarter.npy", np.full((10, 10), 0.25, np.float32))
+    np.save(folder / "maps/quarter.npy", np.full((10, 15), 0.25, np.float32))  # img/1 is 20x30
     _write_csv(
         folder / "train.csv",
         [["img/0.png", "cat", "maps/left.png"], ["img/1.png", "dog", "maps/quarter.npy"], ["img/2.png", "cat", ""]],
@@ -201,6 +202,10 @@ def csv_folder(tmp_path):
         attack=True,
     )
     return folder
+
+
+def _fixture_config(csv_folder, size=16):
+    return SaliencyCsvConfig(name="fixture", size=size, channels=1, csv_dir=str(csv_folder))
 
 
 def _by_label_and_map(examples):
@@ -255,13 +260,84 @@ def test_saliency_csv_rejects_bad_input_before_writing(tmp_path, csv_folder, def
     elif defect == "unreadable_image":
         (csv_folder / "img/1.png").write_bytes(b"not a png")
     elif defect == "nan_map":
-        np.save(csv_folder / "maps/quarter.npy", np.full((10, 10), np.nan, np.float32))
+        np.save(csv_folder / "maps/quarter.npy", np.full((10, 15), np.nan, np.float32))
     else:
         _write_csv(csv_folder / "test.csv", [["img/3.png", "dog", ""], ["img/4.png", "bird", ""]])
-    config = SaliencyCsvConfig(name="fixture", size=16, channels=1, csv_dir=str(csv_folder))
+    config = _fixture_config(csv_folder)
     with pytest.raises(ValueError, match=message):
         build_dataset("saliency_csv", data_dir=str(tmp_path / "out"), config=config)
     assert not get_builder("saliency_csv", data_dir=str(tmp_path / "out"), config=config).is_prepared()
+
+
+def test_saliency_csv_build_refuses_changed_sources(tmp_path, csv_folder):
+    out = str(tmp_path / "out")
+    build_dataset("saliency_csv", data_dir=out, config=_fixture_config(csv_folder))
+    build_dataset("saliency_csv", data_dir=out, config=_fixture_config(csv_folder))  # unchanged: reused
+    train_csv = (csv_folder / "train.csv").read_bytes()
+    _write_csv(  # a label fixed, the same files
+        csv_folder / "train.csv",
+        [["img/0.png", "cat", "maps/left.png"], ["img/1.png", "dog", "maps/quarter.npy"], ["img/2.png", "dog", ""]],
+    )
+    with pytest.raises(
+        DataError,
+        match=r"fixture/1\.0\.0 was built from other sources: train\.csv changed\. Remove .*fixture/1\.0\.0 to rebuild",
+    ):
+        build_dataset("saliency_csv", data_dir=out, config=_fixture_config(csv_folder))
+    (csv_folder / "train.csv").write_bytes(train_csv)  # same contents again (newer mtime): accepted
+    build_dataset("saliency_csv", data_dir=out, config=_fixture_config(csv_folder))
+    os.utime(csv_folder / "maps/left.png", ns=(1, 1))  # an edited map: listed in both CSVs
+    with pytest.raises(DataError, match=r"the files test\.csv lists changed; the files train\.csv lists changed"):
+        build_dataset("saliency_csv", data_dir=out, config=_fixture_config(csv_folder))
+    with pytest.raises(DataError, match=r"builder config changed"):
+        build_dataset("saliency_csv", data_dir=out, config=_fixture_config(csv_folder, size=8))
+
+
+def test_saliency_csv_reads_wide_grayscale_by_bit_depth(tmp_path):
+    values = np.arange(16 * 16, dtype=np.uint16).reshape(16, 16) * 257  # 16-bit gray 0, 257, ..., 65535
+    Image.fromarray(values).save(tmp_path / "g16.png")
+    assert Image.open(tmp_path / "g16.png").mode.startswith("I;16")
+    _write_csv(tmp_path / "train.csv", [["g16.png", "a", ""], ["g16.png", "b", ""]])
+    config = SaliencyCsvConfig(name="fixture", size=16, channels=3, csv_dir=str(tmp_path))
+    with pytest.warns(DataWarning, match="same image"):
+        builder = build_dataset("saliency_csv", data_dir=str(tmp_path / "out"), config=config)
+    image = _examples(builder, "train")[0]["image"]
+    np.testing.assert_array_equal(image, np.repeat((values // 257).astype(np.uint8)[..., None], 3, axis=-1))
+
+
+def test_saliency_csv_reads_a_byte_order_mark_and_names_a_non_utf8_file(tmp_path, csv_folder):
+    config = _fixture_config(csv_folder)
+    text = (csv_folder / "train.csv").read_text()
+    (csv_folder / "train.csv").write_text(text, encoding="utf-8-sig")
+    assert build_dataset("saliency_csv", data_dir=str(tmp_path / "bom"), config=config).info.splits["train"]
+    (csv_folder / "train.csv").write_bytes(text.replace("cat", "chat\u00e9").encode("latin-1"))
+    with pytest.raises(
+        DataError, match=r"train\.csv: not UTF-8 text \(byte 0xe9 at offset \d+\); save the CSV as UTF-8"
+    ):
+        build_dataset("saliency_csv", data_dir=str(tmp_path / "latin"), config=config)
+
+
+@pytest.mark.parametrize(
+    "defect, message",
+    [
+        ("colour_map", r"train\.csv row 1 \(line 2\).*left\.png is a colour \(RGB\) image; read as its luminance"),
+        ("aspect", r"train\.csv row 2 \(line 3\).*quarter\.npy is 10x20 \(W x H\) but its image is 30x20"),
+        ("duplicate", r"train\.csv row 3 \(line 4\): same image as train\.csv row 1 \(line 2\)"),
+        ("overlap", r"1 image\(s\) of test\.csv also appear in train\.csv \(first: test\.csv row 1 \(line 2\) = train"),
+    ],
+)
+def test_saliency_csv_warns_of_likely_mistakes(tmp_path, csv_folder, defect, message):
+    if defect == "colour_map":
+        red = np.zeros((40, 40, 3), np.uint8)
+        red[:, :20, 0] = 255
+        Image.fromarray(red).save(csv_folder / "maps/left.png")
+    elif defect == "aspect":
+        np.save(csv_folder / "maps/quarter.npy", np.full((20, 10), 0.25, np.float32))
+    elif defect == "duplicate":
+        (csv_folder / "img/2.png").write_bytes((csv_folder / "img/0.png").read_bytes())
+    else:
+        (csv_folder / "img/3.png").write_bytes((csv_folder / "img/1.png").read_bytes())
+    with pytest.warns(DataWarning, match=message):
+        build_dataset("saliency_csv", data_dir=str(tmp_path / "out"), config=_fixture_config(csv_folder))
 
 
 # ----------------------------------------------------------------------------- loader

@@ -165,6 +165,8 @@ def test_bad_arguments_are_named(setup, tmp_path):
         _label(setup, tmp_path, batch_size=4, devices=jax.devices())
     with pytest.raises(ValueError, match="no split 'nope'"):
         _label(setup, tmp_path, split="nope")
+    with pytest.raises(ValueError, match="resolution 4096x4096 exceeds the images' 32x32"):
+        _label(setup, tmp_path, resolution=(4096, 4096))
     with pytest.raises(FileNotFoundError, match="config.json"):
         _label(setup, tmp_path, teacher_workdir=str(tmp_path / "missing"))
     locked = tmp_path / "locked"

@@ -170,6 +170,20 @@ def test_write_shard_is_atomic_and_replaces_stale_incomplete(tmp_path):
         )
 
 
+def test_shard_writer_streams_records_to_disk_and_abort_leaves_nothing(tmp_path):
+    path = str(tmp_path / "shard.array_record")
+    writer = tw.ShardWriter(path)
+    record = os.urandom(1 << 20)  # incompressible: 40 of them cannot all sit in the writer's buffer
+    for _ in range(40):
+        writer.write(record)
+    assert os.path.getsize(path + tw.INCOMPLETE_SUFFIX) >= 16 << 20 and not tw.is_complete(path)
+    writer.abort()
+    assert os.listdir(tmp_path) == []
+    writer = tw.ShardWriter(path)
+    writer.write(record)
+    assert writer.commit() == 1 and os.listdir(tmp_path) == ["shard.array_record"]
+
+
 def test_serialize_is_identical_in_another_process(other_process):
     assert other_process[1] == tw.serialize(FEATURES, _examples(2)[1])
 

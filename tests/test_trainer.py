@@ -203,11 +203,18 @@ def test_a_data_position_of_the_earlier_loader_is_named(data_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_unknown_config_key_is_named(data_dir, tmp_path):
-    process = _main(tmp_path, "sage,smoke", _overrides(data_dir) + ["--config.method.temprature=2"])
+@pytest.mark.parametrize(
+    "override, parent, field",
+    [
+        ("--config.method.temprature=2", "config.method", "temprature"),
+        ("--config.mesh.axes.model=2", "config.mesh.axes", "model"),
+    ],
+)
+def test_unknown_config_key_is_one_error_line(data_dir, tmp_path, override, parent, field):
+    process = _main(tmp_path, "sage,smoke", _overrides(data_dir) + [override])
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode != 0
-    assert "temprature" in stderr
+    assert process.returncode == 2 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].startswith(f"error: {override}: {parent} has no field {field!r}")
 
 
 @pytest.mark.parametrize(

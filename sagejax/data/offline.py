@@ -9,3 +9,7 @@ class OfflineBuilder(tfds.core.GeneratorBasedBuilder):
     # Nothing is downloaded, so there are no URL checksums; saying so also skips tfds's checksum
     # lookup, which imports the undeclared `importlib_resources` (tensorflow/datasets#11212).
     url_infos = None
+
+    def current_sources(self, manual_dir: str | None) -> dict[str, str] | None:
+        """What a build would be made from now (see `sagejax.data.sources`); None: not tracked or unknown."""
+        return None

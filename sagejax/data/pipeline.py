@@ -8,6 +8,7 @@ import jax
 import numpy as np
 import tensorflow_datasets as tfds
 
+from sagejax.data import sources
 from sagejax.data.decoy_mnist import DecoyMnist
 from sagejax.data.mnist_attention import MnistAttention
 from sagejax.data.salicon import Salicon
@@ -52,13 +53,20 @@ def build_dataset(
     manual_dir: str | None = None,
     max_examples_per_split: int | None = None,
 ) -> tfds.core.DatasetBuilder:
-    """Prepares the dataset under data_dir from local data only (never GCS); a no-op if already built.
+    """Prepares the dataset under data_dir from local data only (never GCS); if already built, checks that a build
+    from user files (saliency_csv) is not stale: DataError naming what changed since.
 
     `max_examples_per_split` truncates every split (for tests); don't reuse such a data_dir for runs.
     "tfds_dir" is never prepared: the folder must already hold a written dataset.
     """
     builder = get_builder(name, data_dir=data_dir, config=config)
-    if name != TFDS_DIR and not builder.is_prepared():
+    if name == TFDS_DIR:
+        return builder
+    if builder.is_prepared():
+        current = builder.current_sources(manual_dir)
+        if current is not None:
+            sources.check_fresh(builder, current)
+    else:
         builder.download_and_prepare(
             download_config=tfds.download.DownloadConfig(
                 manual_dir=manual_dir,

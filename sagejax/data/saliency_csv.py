@@ -3,18 +3,24 @@ becomes a split, and all rows are decoded and checked before anything is written
 
 import csv
 import dataclasses
+import hashlib
+import io
 import pathlib
 import re
+import warnings
 
 import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
+from sagejax.data import sources
+from sagejax.data.image_files import WIDE_GRAY_MAX, read_image
 from sagejax.data.offline import OfflineBuilder
-from sagejax.errors import DataError
+from sagejax.errors import DataError, DataWarning
 
 REQUIRED_COLUMNS = ("image", "label", "saliency")
 NO_ATTACK = "none"  # attack_type name of rows whose attack_type is empty or absent.
+ASPECT_TOLERANCE = 0.02  # relative aspect-ratio difference between a map and its image that warns
 
 
 @dataclasses.dataclass(eq=False, kw_only=True)
@@ -51,34 +57,59 @@ class CsvRow:
 
 
 def read_csv(path: pathlib.Path) -> list[CsvRow]:
-    """Parses one split's CSV; paths are resolved relative to the CSV's folder."""
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
-        if missing:
-            raise DataError(
-                f"{path}: missing column(s) {missing}; the header must be image,label,saliency[,attack_type]"
+    """Parses one split's CSV (UTF-8, with or without a byte-order mark); paths are relative to the CSV's folder."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); save the CSV as UTF-8"
+        ) from e
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}; the header must be image,label,saliency[,attack_type]")
+    rows = []
+    for fields in reader:
+        where = f"{path.name} row {len(rows) + 1} (line {reader.line_num})"
+        values = {k: (v or "").strip() for k, v in fields.items() if isinstance(k, str)}
+        for column in ("image", "label"):
+            if not values[column]:
+                raise DataError(f"{where}: empty '{column}' field")
+        rows.append(
+            CsvRow(
+                where=where,
+                line=reader.line_num,
+                image=path.parent / values["image"],
+                label=values["label"],
+                saliency=path.parent / values["saliency"] if values["saliency"] else None,
+                attack_type=values.get("attack_type") or NO_ATTACK,
             )
-        rows = []
-        for fields in reader:
-            where = f"{path.name} row {len(rows) + 1} (line {reader.line_num})"
-            values = {k: (v or "").strip() for k, v in fields.items() if isinstance(k, str)}
-            for column in ("image", "label"):
-                if not values[column]:
-                    raise DataError(f"{where}: empty '{column}' field")
-            rows.append(
-                CsvRow(
-                    where=where,
-                    line=reader.line_num,
-                    image=path.parent / values["image"],
-                    label=values["label"],
-                    saliency=path.parent / values["saliency"] if values["saliency"] else None,
-                    attack_type=values.get("attack_type") or NO_ATTACK,
-                )
-            )
+        )
     if not rows:
         raise DataError(f"{path}: no rows")
     return rows
+
+
+def warn_repeated_images(splits: dict[str, list[CsvRow]]) -> None:
+    """Warns when one image (same bytes) is listed twice in a split, or in train and in another split."""
+    first_rows = {}  # split → image digest → the first row listing it
+    for name, rows in splits.items():
+        first = first_rows[name] = {}
+        for row in rows:
+            digest = hashlib.sha256(row.image.read_bytes()).hexdigest()
+            if digest in first:
+                warnings.warn(f"{row.where}: same image as {first[digest].where} ({row.image.name})", DataWarning)
+            else:
+                first[digest] = row
+    train = first_rows.get("train", {})
+    for name, first in first_rows.items():
+        shared = [digest for digest in first if name != "train" and digest in train]
+        if shared:
+            warnings.warn(
+                f"{len(shared)} image(s) of {name}.csv also appear in train.csv (first: {first[shared[0]].where} = "
+                f"{train[shared[0]].where}); {name} is not held out from training",
+                DataWarning,
+            )
 
 
 def sorted_labels(labels) -> list[str]:
@@ -89,35 +120,41 @@ def sorted_labels(labels) -> list[str]:
     return sorted(distinct)
 
 
-def load_image(row: CsvRow, *, shape: tuple[int, int], channels: int) -> np.ndarray:
-    """The row's image as uint8 (H, W, channels), bilinearly resized; ValueError naming the row."""
+def load_image(row: CsvRow, *, shape: tuple[int, int], channels: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """The row's image as uint8 (H, W, channels), bilinearly resized, and its source (H0, W0); errors name the row."""
     if not row.image.is_file():
         raise DataError(f"{row.where}: image file not found: {row.image}")
     try:
-        with Image.open(row.image) as im:
-            im = im.convert("RGB" if channels == 3 else "L").resize(shape[::-1], Image.BILINEAR)
-            image = np.asarray(im, dtype=np.uint8)
+        return read_image(row.image, shape=shape, channels=channels)
     except Exception as e:  # PIL raises many types for corrupt files; all mean "unreadable".
         raise DataError(f"{row.where}: cannot read image {row.image}: {e}") from e
-    return image.reshape(*shape, channels)
 
 
-def _read_map(path: pathlib.Path) -> np.ndarray:
-    """A map file's raw array: .npy as stored; images as float32 scaled by their bit depth."""
+def _read_map(path: pathlib.Path, where: str) -> np.ndarray:
+    """A map file's raw array: .npy as stored; images as float32 scaled by their bit depth (colour maps as their
+    luminance, with a warning)."""
     if path.suffix.lower() == ".npy":
         return np.load(path, allow_pickle=False)
     with Image.open(path) as im:
         if im.mode == "F":
             return np.asarray(im, dtype=np.float32)
-        if im.mode.startswith("I"):  # 16-bit grayscale
-            return np.asarray(im, dtype=np.float32) / 65535
+        if im.mode in WIDE_GRAY_MAX:
+            return np.asarray(im, dtype=np.float32) / WIDE_GRAY_MAX[im.mode]
+        if im.mode not in ("L", "1", "LA"):
+            rgb = np.asarray(im.convert("RGB"))
+            if (rgb != rgb[..., :1]).any():
+                warnings.warn(
+                    f"{where}: saliency map {path} is a colour ({im.mode}) image; read as its luminance", DataWarning
+                )
         return np.asarray(im.convert("L"), dtype=np.float32) / 255
 
 
-def load_saliency(row: CsvRow, *, shape: tuple[int, int]) -> np.ndarray:
+def load_saliency(row: CsvRow, *, shape: tuple[int, int], source: tuple[int, int] | None = None) -> np.ndarray:
     """The row's map as uint8 (H, W) = round(255·map), bilinearly resized; zeros if the row has none.
 
-    Float maps (.npy, mode-F TIFF) must be finite and in [0, 1]; uint8 .npy and images are scaled.
+    Float maps (.npy, mode-F TIFF) must be finite and in [0, 1]; uint8 .npy and images are scaled. A map whose
+    aspect ratio differs from its image's `source` (H0, W0) size warns: stretched to the stored size, it may not
+    line up with the image.
     """
     path = row.saliency
     if path is None:
@@ -125,13 +162,19 @@ def load_saliency(row: CsvRow, *, shape: tuple[int, int]) -> np.ndarray:
     if not path.is_file():
         raise DataError(f"{row.where}: saliency file not found: {path}")
     try:
-        arr = _read_map(path)
+        arr = _read_map(path, row.where)
     except Exception as e:  # numpy and PIL raise many types for corrupt files.
         raise DataError(f"{row.where}: cannot read saliency map {path}: {e}") from e
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]
     if arr.ndim != 2:
         raise DataError(f"{row.where}: saliency map {path} must be 2-D, got shape {arr.shape}")
+    if source is not None and abs(arr.shape[0] * source[1] / (arr.shape[1] * source[0]) - 1) > ASPECT_TOLERANCE:
+        warnings.warn(
+            f"{row.where}: saliency map {path} is {arr.shape[1]}x{arr.shape[0]} (W x H) but its image is "
+            f"{source[1]}x{source[0]}; both are stretched to the stored size, so the map may not line up",
+            DataWarning,
+        )
     if arr.dtype == np.uint8:
         arr = arr / 255
     elif not np.issubdtype(arr.dtype, np.floating):
@@ -189,17 +232,40 @@ class SaliencyCsv(OfflineBuilder):
                 }
             ),
             supervised_keys=("image", "label"),
+            metadata=tfds.core.MetadataDict(),
         )
 
-    def _split_generators(self, dl_manager):
+    def _folder(self, manual_dir) -> pathlib.Path | None:
         cfg = self.builder_config
-        folder = pathlib.Path(cfg.csv_dir) if cfg.csv_dir else pathlib.Path(dl_manager.manual_dir)
-        splits = {path.stem: read_csv(path) for path in sorted(folder.glob("*.csv"))}
+        folder = cfg.csv_dir or manual_dir
+        return pathlib.Path(folder).expanduser() if folder else None
+
+    def _read_splits(self, folder: pathlib.Path) -> dict[str, list[CsvRow]]:
+        return {path.stem: read_csv(path) for path in sorted(folder.glob("*.csv"))}
+
+    def _sources(self, folder: pathlib.Path, splits: dict[str, list[CsvRow]]) -> dict[str, str]:
+        """Each CSV's contents, the sizes and times of the files it lists, and the builder config."""
+        cfg = self.builder_config
+        out = {"builder config": repr((cfg.shape, cfg.channels, cfg.label_names))}
+        for name, rows in splits.items():
+            out[f"{name}.csv"] = sources.content_digest(folder / f"{name}.csv")
+            files = [path for row in rows for path in (row.image, row.saliency) if path is not None]
+            out[f"the files {name}.csv lists"] = sources.listing_digest(folder, files)
+        return out
+
+    def current_sources(self, manual_dir) -> dict[str, str] | None:
+        folder = self._folder(manual_dir)
+        return self._sources(folder, self._read_splits(folder)) if folder else None
+
+    def _split_generators(self, dl_manager):
+        folder = self._folder(None) or pathlib.Path(dl_manager.manual_dir)
+        splits = self._read_splits(folder)
         if "train" not in splits:
             raise DataError(f"{folder}: no train.csv (found {sorted(splits)})")
         for name in splits:
             if not re.fullmatch(r"[A-Za-z_]\w*", name):
                 raise DataError(f"{folder}/{name}.csv: split names must be identifiers ([A-Za-z_][A-Za-z0-9_]*)")
+        cfg = self.builder_config
         label_names = list(cfg.label_names or sorted_labels(r.label for r in splits["train"]))
         source = "the config's label_names" if cfg.label_names else "train.csv"
         attacks = {r.attack_type for rows in splits.values() for r in rows} - {NO_ATTACK}
@@ -208,9 +274,11 @@ class SaliencyCsv(OfflineBuilder):
                 if row.label not in label_names:
                     raise DataError(f"{row.where}: label {row.label!r} does not occur in {source} ({label_names})")
                 self._example(row)  # decodes and checks every file before anything is written
+        warn_repeated_images(splits)
         if cfg.label_names is None:
             self.info.features["label"].names = label_names
         self.info.features["attack_type"].names = [NO_ATTACK, *sorted(attacks)]
+        sources.record(self, self._sources(folder, splits))
         return {name: self._generate_examples(rows) for name, rows in splits.items()}
 
     def _generate_examples(self, rows):
@@ -219,9 +287,10 @@ class SaliencyCsv(OfflineBuilder):
 
     def _example(self, row: CsvRow) -> dict:
         cfg = self.builder_config
+        image, source = load_image(row, shape=cfg.shape, channels=cfg.channels)
         return {
-            "image": load_image(row, shape=cfg.shape, channels=cfg.channels),
-            "saliency": load_saliency(row, shape=cfg.shape),
+            "image": image,
+            "saliency": load_saliency(row, shape=cfg.shape, source=source),
             "has_saliency": row.saliency is not None,
             "label": row.label,
             "attack_type": row.attack_type,

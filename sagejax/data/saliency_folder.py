@@ -11,6 +11,7 @@ import scipy.ndimage
 import tensorflow_datasets as tfds
 from PIL import Image
 
+from sagejax.data.image_files import WIDE_GRAY_MAX, read_image
 from sagejax.data.offline import OfflineBuilder
 from sagejax.errors import DataError
 
@@ -60,12 +61,9 @@ def saliency_features(shape: tuple[int, int], **extra) -> tfds.features.Features
 def load_image(path: pathlib.Path, shape: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
     """The image as uint8 (H, W, 3) RGB, bilinearly resized, and its source (H0, W0); ValueError naming the file."""
     try:
-        with Image.open(path) as im:
-            source = (im.height, im.width)
-            image = np.asarray(im.convert("RGB").resize(shape[::-1], Image.BILINEAR), dtype=np.uint8)
+        return read_image(path, shape=shape, channels=3)
     except Exception as e:  # PIL raises many types for corrupt files; all mean "unreadable".
         raise DataError(f"cannot read image {path}: {e}") from e
-    return image, source
 
 
 def _read_map(path: pathlib.Path) -> np.ndarray:
@@ -73,7 +71,7 @@ def _read_map(path: pathlib.Path) -> np.ndarray:
     if path.suffix.lower() == ".npy":
         return np.load(path, allow_pickle=False).astype(np.float32)
     with Image.open(path) as im:
-        return np.asarray(im if im.mode in ("F", "I", "I;16") else im.convert("L"), dtype=np.float32)
+        return np.asarray(im if im.mode == "F" or im.mode in WIDE_GRAY_MAX else im.convert("L"), dtype=np.float32)
 
 
 def load_density(path: pathlib.Path, *, source: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:

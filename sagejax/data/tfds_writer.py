@@ -53,27 +53,49 @@ def shard_path(*, output_dir: str, dataset_name: str, split: str, shard: int, nu
     return os.fspath(template.sharded_filepath(shard_index=shard, num_shards=num_shards))
 
 
-def write_shard(*, path: str, records: Iterable[bytes]) -> int:
-    """Writes the serialized examples to the array_record file `path` atomically and returns their number.
+class ShardWriter:
+    """One array_record shard written atomically, record by record (a shard is never held in memory whole).
 
-    They go to `path + ".incomplete"` (any stale one from a crash is replaced), which is synced and renamed
-    to `path` only once complete; a shard must be written by one process at a time.
+    Records go to `path + ".incomplete"` (any stale one from a crash is replaced); `commit` syncs it and renames
+    it to `path`, so the shard becomes visible only once complete; `abort` removes it. A shard must be written
+    by one process at a time.
     """
-    temporary = path + INCOMPLETE_SUFFIX
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(temporary)
-    writer = ArrayRecordWriter(temporary, WRITER_OPTIONS)
-    count = 0
+
+    def __init__(self, path: str):
+        self.path, self._temporary, self.count = path, path + INCOMPLETE_SUFFIX, 0
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self._temporary)
+        self._writer = ArrayRecordWriter(self._temporary, WRITER_OPTIONS)
+
+    def write(self, record: bytes) -> None:
+        self._writer.write(record)
+        self.count += 1
+
+    def commit(self) -> int:
+        """Makes the shard visible at `path`; returns its number of records."""
+        self._writer.close()
+        with open(self._temporary, "rb") as f:  # on disk before the rename makes it visible as complete
+            os.fsync(f.fileno())
+        os.replace(self._temporary, self.path)
+        return self.count
+
+    def abort(self) -> None:
+        """Drops the unfinished shard."""
+        self._writer.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self._temporary)
+
+
+def write_shard(*, path: str, records: Iterable[bytes]) -> int:
+    """Writes the serialized examples to the array_record file `path` atomically (see ShardWriter); their number."""
+    writer = ShardWriter(path)
     try:
         for record in records:
             writer.write(record)
-            count += 1
-    finally:
-        writer.close()
-    with open(temporary, "rb") as f:  # on disk before the rename makes it visible as complete
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
-    return count
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.commit()
 
 
 def is_complete(path: str) -> bool:
