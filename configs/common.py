@@ -71,8 +71,9 @@ def evaluator(type_name: str, **overrides) -> ml_collections.ConfigDict:
 def optim(**overrides) -> ml_collections.ConfigDict:
     """`config.optim`: AdamW with linear warmup and cosine decay (sagejax.train.optim)."""
     block = dict(
-        name="adamw",  # or "sgd" (Nesterov momentum), "adam"
+        name="adamw",  # or "sgd" (Nesterov momentum), "adam", "lars" (biases and norm parameters not adapted)
         lr=1e-3,
+        lr_scaling="none",  # or "linear": lr × batch/256, "sqrt": lr × sqrt(batch/256)
         weight_decay=1e-4,
         momentum=0.9,
         schedule="cosine",  # or "constant"
@@ -103,6 +104,7 @@ def data(**fields) -> ml_collections.ConfigDict:
         manual_dir="",  # folder of a manually downloaded dataset (saliency_csv, salicon), "" for none
         train_split="train",
         train_exclude_attack_types=(),  # attack types left out of training (leave-one-out protocols)
+        unannotated_splits=(),  # parts of a joined train_split ("train+unlabeled") whose maps read as zeros
         num_classes=10,
         train_dir="",  # a TFDS folder (e.g. written by sagejax.label) to train on; "" = the dataset above
         saliency_feature="saliency",  # the training feature methods read as the batch's "saliency"

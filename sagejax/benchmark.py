@@ -50,7 +50,7 @@ def time_method(config, method: str, batch: dict, steps: int) -> dict:
     shared = {key: value for key, value in config.method.items() if key in methods.get(method).defaults}
     config.method = methods.default_config(method, **shared)  # the config's settings where the method has them
     mesh = make_mesh(config.mesh.axes.to_dict())
-    optimizer = make_optimizer(config.optim, max(steps, 1) + 3)
+    optimizer = make_optimizer(config.optim, max(steps, 1) + 3, config.train.batch_size)
     setup = init_state(config, optimizer, mesh)
     step_fn = make_train_step(
         graphdef=setup.graphdef,

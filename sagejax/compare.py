@@ -34,22 +34,28 @@ def _define_flags() -> None:
     flags.DEFINE_string("workdir", "workdirs/compare", "Parent directory of the runs.")
 
 
-def run_one(config_module: str, method: str, family: str, seed: int, workdir: str, suffix: str) -> dict[str, float]:
-    """Final eval metrics of one run, training it unless `workdir/results.json` already exists."""
+def run_variant(config_module: str, variants: list[str], seed: int, workdir: str, *, evaluator: str) -> dict:
+    """Final eval metrics of the run of `config_module:variants` with `seed`, training it unless
+    `workdir/results.json` already exists (which must hold `evaluator`'s metrics)."""
     results_path = os.path.join(workdir, "results.json")
     if os.path.exists(results_path):
         with open(results_path, encoding="utf-8") as f:
             results = json.load(f)
-        if not any(key.startswith(f"eval/{_EVALUATOR}/") for key in results):
+        if not any(key.startswith(f"eval/{evaluator}/") for key in results):
             raise ConfigError(
-                f"{results_path} has no eval/{_EVALUATOR}/... metrics (written before named evaluators); "
-                "use another --workdir or move the run aside to retrain it"
+                f"{results_path} has no eval/{evaluator}/... metrics (written by another config or an older "
+                "sagejax); use another --workdir or move the run aside to retrain it"
             )
         return results
-    variants = [method] + ([] if family == "swatch" else [family]) + ([suffix] if suffix else [])
-    config = importlib.import_module(config_module).get_config(",".join(variants))
+    config = importlib.import_module(config_module).get_config(",".join(v for v in variants if v))
     config.seed = seed
     return train_and_evaluate(config, workdir)
+
+
+def run_one(config_module: str, method: str, family: str, seed: int, workdir: str, suffix: str) -> dict[str, float]:
+    """One run of the decoy comparison (family "swatch" is the config's default)."""
+    variants = [method, "" if family == "swatch" else family, suffix]
+    return run_variant(config_module, variants, seed, workdir, evaluator=_EVALUATOR)
 
 
 def summarize(results: dict) -> str:

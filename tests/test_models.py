@@ -374,5 +374,10 @@ def test_heads():
     attention = AttentionHead(16, rngs=rngs())
     m = attention(fmap)
     kernel, bias = attention.conv.kernel[...], attention.conv.bias[...]
-    assert m.shape == (2, 4, 4, 1) and m.dtype == jnp.float32
-    np.testing.assert_allclose(m, fmap @ kernel[0, 0] + bias, rtol=1e-5, atol=1e-6)
+    assert m.shape == (2, 4, 4) and m.dtype == jnp.float32
+    np.testing.assert_allclose(m, (fmap @ kernel[0, 0] + bias)[..., 0], rtol=1e-5, atol=1e-6)
+    stack = AttentionHead(16, hidden_layers=2, hidden_channels=8, rngs=rngs())
+    assert stack(fmap).shape == (2, 4, 4) and [conv.kernel.shape for conv in stack.hidden] == [
+        (3, 3, 16, 8),
+        (3, 3, 8, 8),
+    ]

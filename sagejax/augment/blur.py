@@ -45,6 +45,21 @@ def gaussian_blur(
     if kernel_size is None:
         kernel_size = default_kernel_size(sigma)
     taps = jnp.asarray(gaussian_kernel_1d(sigma=sigma, kernel_size=kernel_size), images.dtype)
+    return separable_blur(images, taps=taps, padding=padding)
+
+
+def gaussian_taps(sigma: jax.Array, kernel_size: int) -> jax.Array:
+    """Normalised Gaussian taps of a traced σ (e.g. one drawn per example), float32 (kernel_size,)."""
+    offsets = jnp.arange(kernel_size, dtype=jnp.float32) - kernel_size // 2
+    taps = jnp.exp(-0.5 * jnp.square(offsets / sigma))
+    return taps / jnp.sum(taps)
+
+
+def separable_blur(images: jax.Array, *, taps: jax.Array, padding: str = "REFLECT") -> jax.Array:
+    """Convolves (B,H,W,C) images over H and W with the 1-D `taps` (odd length): pads (see PADDING_MODES), then
+    two depthwise passes (groups = C); same shape and dtype."""
+    kernel_size = taps.shape[0]
+    taps = taps.astype(images.dtype)
     radius = kernel_size // 2
     channels = images.shape[-1]
     pad = ((0, 0), (radius, radius), (radius, radius), (0, 0))

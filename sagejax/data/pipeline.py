@@ -104,20 +104,24 @@ class _HostRecord:
     `padded`, the indices past the selection are valid=False copies of record 0, so an evaluation sees every
     example."""
 
-    def __init__(self, source, indices, *, padded: bool, rename: dict[str, str], numeric_only: bool):
+    def __init__(self, source, indices, *, padded: bool, rename: dict[str, str], numeric_only: bool, unannotated=()):
         self._source, self._indices, self._padded, self._rename = source, indices, padded, rename
-        self._numeric_only = numeric_only
+        self._numeric_only, self._unannotated = numeric_only, tuple(unannotated)
         self._count = len(indices) if indices is not None else len(source)
 
     def __call__(self, index: int) -> dict:
         valid = index < self._count
         position = index if valid else 0
-        record = self._source[self._indices[position] if self._indices is not None else position]
+        source_index = self._indices[position] if self._indices is not None else position
+        record = self._source[source_index]
+        blank = any(start <= source_index < stop for start, stop in self._unannotated)
         out = {}
         for key, value in record.items():
             value = np.asarray(value)
             if value.dtype.kind not in "biuf" and self._numeric_only:
                 continue
+            if blank and key != "image" and value.ndim >= 2:  # a map of an unannotated split: read as none
+                value = np.zeros_like(value)
             out[key] = value.astype(np.int32) if value.dtype.kind in "iu" and value.dtype != np.uint8 else value
         for old, new in self._rename.items():
             if old not in out:
@@ -149,13 +153,16 @@ def make_loader(
     only_attack_types=None,
     rename: dict[str, str] | None = None,
     numeric_only: bool = False,
+    unannotated_splits=(),
     read_threads: int = 2,
 ) -> grain.DatasetIterator:
     """This process's iterator over a built split, batches of batch_size // process_count examples as numpy
     dicts (images and maps uint8 as stored, other integers int32, "valid" bool when padded); its get/set_state
     resume it exactly. `exclude_attack_types` / `only_attack_types` select records as in `attack_type_indices`;
     `rename` maps stored feature names to the names the batch gives them; `numeric_only` drops text features
-    (for batches that go to the devices)."""
+    (for batches that go to the devices). `split` may join splits ("train+unlabeled"); the maps (every feature of
+    2 or more dimensions but the image) of records from `unannotated_splits` read as zeros, i.e. "no map" (for
+    co-training on a few annotated examples among many)."""
     builder = get_builder(name, data_dir=data_dir, config=config)
     # A "tfds_dir" folder is checked by get_builder: is_prepared() also wants a version-named folder.
     if name != TFDS_DIR and not builder.is_prepared():
@@ -163,8 +170,13 @@ def make_loader(
             f"dataset {builder.info.full_name} is not built under {data_dir}; run "
             f"sagejax.data.build_dataset({name!r}, data_dir=..., config=...) first"
         )
-    if split.split("[")[0] not in builder.info.splits:  # "train[:500]" slices a split (tfds syntax)
-        raise DataError(f"{builder.info.full_name} has no split {split!r}; splits: {sorted(builder.info.splits)}")
+    parts = split.split("+")  # "train+unlabeled" joins splits, "train[:500]" slices one (tfds syntax)
+    unknown = [part for part in parts if part.split("[")[0] not in builder.info.splits]
+    if unknown:
+        raise DataError(f"{builder.info.full_name} has no split {unknown[0]!r}; splits: {sorted(builder.info.splits)}")
+    stray = sorted(set(unannotated_splits) - {part.split("[")[0] for part in parts})
+    if stray:
+        raise DataError(f"unannotated_splits {stray} are not part of split {split!r}")
     if shard_by_process:
         index = jax.process_index() if process_index is None else process_index
         count = jax.process_count() if process_count is None else process_count
@@ -177,6 +189,12 @@ def make_loader(
     local_batch = batch_size // count
 
     source = builder.as_data_source(split=split)
+    unannotated, start = [], 0  # index ranges of the joined splits whose maps read as zeros
+    for part in parts:
+        stop = start + (len(builder.as_data_source(split=part)) if len(parts) > 1 else len(source))
+        if part.split("[")[0] in unannotated_splits:
+            unannotated.append((start, stop))
+        start = stop
     indices = attack_type_indices(source, builder, exclude=exclude_attack_types, only=only_attack_types)
     selected = len(indices) if indices is not None else len(source)
     length = -(-selected // batch_size) * batch_size if pad_remainder else selected
@@ -191,7 +209,16 @@ def make_loader(
         dataset = dataset.shuffle(seed=seed)
     dataset = (
         dataset.repeat(num_epochs)
-        .map(_HostRecord(source, indices, padded=pad_remainder, rename=dict(rename or {}), numeric_only=numeric_only))
+        .map(
+            _HostRecord(
+                source,
+                indices,
+                padded=pad_remainder,
+                rename=dict(rename or {}),
+                numeric_only=numeric_only,
+                unannotated=unannotated,
+            )
+        )
         .batch(local_batch, drop_remainder=True)
     )
     read = grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=4)

@@ -3,9 +3,10 @@
 from sagejax.losses.classification import softmax_cross_entropy
 from sagejax.losses.contrastive import nt_xent, triplet_margin
 from sagejax.losses.divergence import js_divergence, kl_divergence
-from sagejax.losses.saliency import cam_mse, cc, kld, nss, sim
+from sagejax.losses.saliency import attention_loss, cam_mse, cc, kld, nss, sim, to_grid
 
 __all__ = [
+    "attention_loss",
     "cam_mse",
     "cc",
     "js_divergence",
@@ -15,5 +16,6 @@ __all__ = [
     "nt_xent",
     "sim",
     "softmax_cross_entropy",
+    "to_grid",
     "triplet_margin",
 ]

@@ -134,3 +134,50 @@ def cam_mse(
     target = jnp.where(in_unit, target, _minmax(target))
     loss = jnp.mean(jnp.square(cam - target), axis=(-2, -1))
     return reduce(loss, reduction)
+
+
+def to_grid(maps: jax.Array, grid: tuple[int, int], *, reduce_op: str = "mean") -> jax.Array:
+    """(B, H, W) maps onto an (h, w) grid dividing them: each cell's mean (area downsampling) or max (a cell is
+    fixated when any of its pixels is)."""
+    maps = _to_float(maps)
+    b, height, width = maps.shape
+    h, w = grid
+    if height % h or width % w:
+        raise ValueError(f"maps of {height}x{width} cannot be pooled onto a {h}x{w} grid (sizes must divide)")
+    cells = maps.reshape(b, h, height // h, w, width // w)
+    return jnp.mean(cells, axis=(2, 4)) if reduce_op == "mean" else jnp.max(cells, axis=(2, 4))
+
+
+def attention_loss(
+    *,
+    log_prediction: jax.Array,
+    target: jax.Array,
+    fixations: jax.Array,
+    kld_weight: float,
+    nss_weight: float,
+    where: jax.Array | None = None,
+    reduction: str = "mean",
+) -> jax.Array:
+    """λ·KLD(m^t ‖ m^p) − β·NSS(m^p, p^t) per map: m^p = softmax of log_prediction (B, h, w) over its grid (for
+    log-probabilities, exp of them), m^t = `target` area-pooled
+    onto that grid (KLD normalises it to sum 1), p^t = `fixations` max-pooled onto it.
+
+    `where` (B,) keeps only the examples that have a target (e.g. human maps in co-training): "mean" averages
+    over them, and a batch with none gives 0.
+    """
+    grid = log_prediction.shape[-2:]
+    # softmax over the grid: the identity on a log-softmax input, and its gradient stays finite where exp() of
+    # the log-probabilities underflows (dividing by a vanishing sum would not)
+    flat = log_prediction.reshape(*log_prediction.shape[:-2], -1)
+    prediction = jax.nn.softmax(flat, axis=-1).reshape(log_prediction.shape)
+    values = kld_weight * kld(prediction=prediction, target=to_grid(target, grid), reduction="none")
+    values -= nss_weight * nss(
+        prediction=prediction, fixations=to_grid(fixations, grid, reduce_op="max"), reduction="none"
+    )
+    if where is None:
+        return reduce(values, reduction)
+    keep = jnp.asarray(where, values.dtype)
+    if reduction == "mean":
+        count = jnp.sum(keep)
+        return jnp.sum(values * keep) / jnp.where(count > 0, count, 1.0)
+    return reduce(values * keep, reduction)

@@ -4,7 +4,8 @@ A method is registered under a name with `register(name, make_loss, defaults=...
 - `make_loss(method_config) -> loss_fn(model, batch, rng) -> (loss, metrics)`, all the trainer needs;
 - `defaults`, the method's hyperparameters, merged into `config.method` by the config files;
 - `predict(model, batch, method_config) -> dict`, what evaluators read (default: classifier `logits`);
-- `train_panels(method_config, batch) -> {name: images}`, TensorBoard panels of the first training batch.
+- `train_panels(method_config, batch) -> {name: images}`, TensorBoard panels of the first training batch;
+- `check_batch(method_config, batch)`, raising naming what the first training batch lacks (before step 1).
 `config.method.name` may also be an import path "package.module:make_loss" (defaults = the module's `DEFAULTS`),
 so a method can live outside sagejax.
 """
@@ -36,6 +37,11 @@ def image_panels(config, batch, count: int = PANEL_COUNT) -> dict[str, np.ndarra
     return {f"panels/{key}": np.asarray(batch[key][:count]) for key in keys}
 
 
+def accept_batch(config, batch) -> None:
+    """The default first-batch check: a method that reads only images, labels and saliency needs none."""
+    del config, batch
+
+
 @dataclasses.dataclass(frozen=True)
 class Method:
     """A registered method: its loss builder, default hyperparameters, eval predictions and training panels."""
@@ -45,6 +51,7 @@ class Method:
     defaults: Mapping = dataclasses.field(default_factory=dict)
     predict: Callable = classify
     train_panels: Callable = image_panels
+    check_batch: Callable = accept_batch
 
 
 _REGISTRY: dict[str, Method] = {}
@@ -57,9 +64,10 @@ def register(
     defaults: Mapping | None = None,
     predict: Callable = classify,
     train_panels: Callable = image_panels,
+    check_batch: Callable = accept_batch,
 ) -> Method:
     """Registers a method under `name` (replacing an earlier one of that name) and returns it."""
-    method = Method(name, make_loss, dict(defaults or {}), predict, train_panels)
+    method = Method(name, make_loss, dict(defaults or {}), predict, train_panels, check_batch)
     _REGISTRY[name] = method
     return method
 
@@ -78,6 +86,7 @@ def _from_import_path(path: str) -> Method:
         dict(getattr(module, "DEFAULTS", {})),
         getattr(module, "predict", classify),
         getattr(module, "train_panels", image_panels),
+        getattr(module, "check_batch", accept_batch),
     )
 
 
@@ -112,12 +121,27 @@ def method_names() -> list[str]:
 
 
 def _register_builtin() -> None:
-    from sagejax.methods import cyborg, sage, teacher, xent
+    from sagejax.methods import cyborg, sage, simclr, student, supervised, teacher, xent
 
     register("xent", xent.make_loss, defaults=xent.DEFAULTS)
     register("xent_aug", xent.make_augmentation_control_loss, defaults=xent.AUG_DEFAULTS, train_panels=xent.panels)
     register("cyborg", cyborg.make_loss, defaults=cyborg.DEFAULTS)
     register("sage", sage.make_loss, defaults=sage.DEFAULTS, train_panels=sage.panels)
+    for name, make, defaults in (
+        ("simclr", simclr.make_loss, simclr.DEFAULTS),
+        ("simclr_attn", simclr.make_loss, simclr.ATTENTION_DEFAULTS),
+        ("simclr_cotrain", simclr.make_loss, simclr.COTRAIN_DEFAULTS),
+        ("supervised", supervised.make_loss, supervised.DEFAULTS),
+        ("supervised_attn", supervised.make_loss, supervised.ATTENTION_DEFAULTS),
+    ):
+        register(
+            name,
+            make,
+            defaults=defaults,
+            predict=student.predict,
+            train_panels=student.panels,
+            check_batch=student.check_batch,
+        )
     register(
         "teacher", teacher.make_loss, defaults=teacher.DEFAULTS, predict=teacher.predict, train_panels=teacher.panels
     )

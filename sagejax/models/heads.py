@@ -28,10 +28,19 @@ class ProjectionHead(nnx.Module):
 
 
 class AttentionHead(nnx.Module):
-    """1×1 convolution of a (B,h,w,C) feature map to a (B,h,w,1) float32 map of logits."""
+    """A spatial map of logits (B, h, w) from a (B, h, w, C) feature map: a 1×1 convolution, or with
+    `hidden_layers` > 0 that many 3×3 conv–ReLU layers of `hidden_channels` before it."""
 
-    def __init__(self, in_channels, *, dtype=jnp.float32, param_dtype=jnp.float32, rngs):
-        self.conv = nnx.Conv(in_channels, 1, (1, 1), dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+    def __init__(
+        self, in_channels, *, hidden_layers=0, hidden_channels=64, dtype=jnp.float32, param_dtype=jnp.float32, rngs
+    ):
+        kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        widths = [in_channels] + [hidden_channels] * hidden_layers
+        self.hidden = nnx.List([nnx.Conv(cin, cout, (3, 3), **kw) for cin, cout in zip(widths[:-1], widths[1:])])
+        self.conv = nnx.Conv(widths[-1], 1, (1, 1), **kw)
 
     def __call__(self, feature_map):
-        return self.conv(feature_map).astype(jnp.float32)
+        x = feature_map
+        for conv in self.hidden:
+            x = nnx.relu(conv(x))
+        return self.conv(x)[..., 0].astype(jnp.float32)

@@ -7,6 +7,7 @@ from flax import nnx
 
 from sagejax.errors import ConfigError
 from sagejax.models.resnet import ResNet
+from sagejax.models.student import Student
 from sagejax.models.unet import UNet
 from sagejax.models.vit import ViT
 
@@ -23,6 +24,9 @@ _REGISTRY = {
 }
 
 _COMMON = ("num_classes", "rngs", "dtype", "param_dtype")
+STUDENT_OPTIONS = tuple(
+    p for p in inspect.signature(Student.__init__).parameters if p not in ("self", "backbone", *_COMMON)
+)
 
 
 def model_names():
@@ -56,11 +60,17 @@ def create_model(name, *, num_classes, rngs, dtype=jnp.float32, param_dtype=jnp.
 
 def build_model(config):
     """The model of an experiment config: `config.model` (name, kwargs, dtype), `data.num_classes` outputs,
-    parameters drawn from `config.seed`."""
-    return create_model(
-        config.model.name,
-        num_classes=config.data.num_classes,
-        rngs=nnx.Rngs(config.seed),
-        dtype=jnp.dtype(config.model.dtype),
-        **config.model.kwargs.to_dict(),
+    parameters drawn from `config.seed`; with `config.model.student` (Student's options), the backbone wrapped
+    as a contrastive student (projection MLP, optional attention head)."""
+    rngs = nnx.Rngs(config.seed)
+    dtype = jnp.dtype(config.model.dtype)
+    model = create_model(
+        config.model.name, num_classes=config.data.num_classes, rngs=rngs, dtype=dtype, **config.model.kwargs.to_dict()
     )
+    heads = config.model.get("student")
+    if not heads:
+        return model
+    unknown = sorted(set(heads) - set(STUDENT_OPTIONS))
+    if unknown:
+        raise ConfigError(f"config.model.student has unknown keys {unknown}; known: {list(STUDENT_OPTIONS)}")
+    return Student(model, **heads.to_dict(), dtype=dtype, rngs=rngs)

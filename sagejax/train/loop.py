@@ -62,7 +62,7 @@ class _Run:
             )
         self.method = methods.get(config.method.name)
         self.loss_fn = self.method.make_loss(config.method)  # checks the method's settings before anything is built
-        self.optimizer = make_optimizer(config.optim, config.train.steps)
+        self.optimizer = make_optimizer(config.optim, config.train.steps, config.train.batch_size)
         self.setup = init_state(config, self.optimizer, self.mesh)
         self.evaluators = make_evaluators(
             config, graphdef=self.setup.graphdef, mesh=self.mesh, predict=self.method.predict
@@ -120,6 +120,7 @@ def _train(config, workdir: str, sigterm: _SigtermFlag) -> dict[str, float]:
         transform=data.make_train_transform(config.data),
     )
     local_batch = next(run.train_iter)
+    run.method.check_batch(config.method, local_batch)
     compiled, compile_report = compile_train_step(
         step_fn, mesh=run.mesh, abstract_state=run.setup.abstract, batch=batch_spec(run.mesh, local_batch)
     )

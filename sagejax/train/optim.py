@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
+import jax
 import optax
 
 from sagejax.errors import ConfigError
 
-_OPTIMIZERS = ("sgd", "adam", "adamw")
+_OPTIMIZERS = ("sgd", "adam", "adamw", "lars")
 _SCHEDULES = ("constant", "cosine")
+_LR_SCALINGS = ("none", "linear", "sqrt")
+REFERENCE_BATCH = 256  # lr = optim.lr × (batch / 256) ("linear") or × sqrt(batch / 256) ("sqrt"), as SimCLR
 
 
-def make_schedule(optim_config, total_steps: int) -> optax.Schedule:
-    """Linear warmup to `lr`, then constant or cosine decay to `lr·final_lr_fraction`."""
-    lr, warmup = optim_config.lr, optim_config.warmup_steps
+def adapted_parameters(params):
+    """True for the parameters LARS decays and adapts (weight matrices and conv kernels), False for biases and
+    normalisation scales and offsets (the 1-D leaves), as SimCLR excludes them."""
+    return jax.tree.map(lambda p: p.ndim > 1, params)
+
+
+def scaled_lr(optim_config, batch_size: int | None) -> float:
+    """`optim.lr` scaled by the global batch as `optim.lr_scaling` says (none, linear, sqrt)."""
+    scaling = optim_config.get("lr_scaling", "none")
+    if scaling not in _LR_SCALINGS:
+        raise ConfigError(f"unknown optim.lr_scaling {scaling!r}; known: {list(_LR_SCALINGS)}")
+    if scaling == "none":
+        return optim_config.lr
+    if batch_size is None:
+        raise ConfigError(f"optim.lr_scaling={scaling!r} needs the global batch size")
+    ratio = batch_size / REFERENCE_BATCH
+    return optim_config.lr * (ratio if scaling == "linear" else ratio**0.5)
+
+
+def make_schedule(optim_config, total_steps: int, batch_size: int | None = None) -> optax.Schedule:
+    """Linear warmup to the (batch-scaled) lr, then constant or cosine decay to `lr·final_lr_fraction`."""
+    lr, warmup = scaled_lr(optim_config, batch_size), optim_config.warmup_steps
     if optim_config.schedule not in _SCHEDULES:
         raise ConfigError(f"unknown optim.schedule {optim_config.schedule!r}; known: {list(_SCHEDULES)}")
     if optim_config.schedule == "constant":
@@ -24,9 +46,10 @@ def make_schedule(optim_config, total_steps: int) -> optax.Schedule:
     return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), after], [warmup])
 
 
-def make_optimizer(optim_config, total_steps: int) -> optax.GradientTransformation:
-    """The optax chain of `config.optim`: optional global-norm clipping, then the optimizer."""
-    schedule = make_schedule(optim_config, total_steps)
+def make_optimizer(optim_config, total_steps: int, batch_size: int | None = None) -> optax.GradientTransformation:
+    """The optax chain of `config.optim`: optional global-norm clipping, then the optimizer; `batch_size` (global)
+    scales the lr when `optim.lr_scaling` asks."""
+    schedule = make_schedule(optim_config, total_steps, batch_size)
     name = optim_config.name
     if name == "sgd":
         opt = optax.sgd(schedule, momentum=optim_config.momentum, nesterov=True)
@@ -36,6 +59,14 @@ def make_optimizer(optim_config, total_steps: int) -> optax.GradientTransformati
         opt = optax.adam(schedule)
     elif name == "adamw":
         opt = optax.adamw(schedule, weight_decay=optim_config.weight_decay)
+    elif name == "lars":
+        opt = optax.lars(
+            schedule,
+            weight_decay=optim_config.weight_decay,
+            weight_decay_mask=adapted_parameters,
+            trust_ratio_mask=adapted_parameters,
+            momentum=optim_config.momentum,
+        )
     else:
         raise ConfigError(f"unknown optim.name {name!r}; known: {list(_OPTIMIZERS)}")
     if optim_config.clip_grad_norm:

@@ -13,7 +13,8 @@ import ml_collections
 from sagejax.errors import ConfigError
 from sagejax.evaluate.evaluators.base import Evaluator
 from sagejax.evaluate.evaluators.classification import ClassificationEvaluator
-from sagejax.evaluate.evaluators.saliency import SaliencyEvaluator
+from sagejax.evaluate.evaluators.linear_probe import LinearProbeEvaluator
+from sagejax.evaluate.evaluators.saliency import AttentionAlignmentEvaluator, SaliencyEvaluator
 
 _REGISTRY: dict[str, type[Evaluator]] = {}
 
@@ -50,10 +51,14 @@ def make_evaluators(config, *, graphdef, mesh, predict) -> dict[str, Evaluator]:
 
 register("classification", ClassificationEvaluator)
 register("saliency", SaliencyEvaluator)
+register("linear_probe", LinearProbeEvaluator)
+register("attention_alignment", AttentionAlignmentEvaluator)
 
 __all__ = [
+    "AttentionAlignmentEvaluator",
     "ClassificationEvaluator",
     "Evaluator",
+    "LinearProbeEvaluator",
     "SaliencyEvaluator",
     "default_config",
     "get",

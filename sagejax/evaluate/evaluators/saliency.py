@@ -117,3 +117,10 @@ def _max_normalised(maps: np.ndarray) -> np.ndarray:
     """Each map divided by its maximum, for display."""
     peak = maps.max(axis=(-2, -1), keepdims=True)
     return maps / np.where(peak > 0, peak, 1.0)
+
+
+class AttentionAlignmentEvaluator(SaliencyEvaluator):
+    """The saliency metrics of a model's attention (its attention head's map, or for a model without one the
+    activation map of its last features: the method's `attention` prediction) against human maps."""
+
+    DEFAULTS = {**SaliencyEvaluator.DEFAULTS, "prediction_key": "attention"}
