@@ -32,14 +32,20 @@ _OUT = flags.DEFINE_string("out", "benchmark.jsonl", "JSONL output path (appende
 
 
 def synthetic_batch(batch_size: int, size: int, channels: int, num_classes: int, seed: int = 0) -> dict:
-    """Random uint8 images, blob-shaped uint8 saliency maps and labels of the configured shapes."""
+    """Random uint8 images, blob-shaped uint8 saliency maps (also as the students' teacher and human maps, with
+    their fixations) and labels of the configured shapes."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:size, :size] / size
     centres = rng.uniform(0.3, 0.7, size=(batch_size, 2, 1, 1))
-    saliency = np.exp(-((yy - centres[:, 0]) ** 2 + (xx - centres[:, 1]) ** 2) / 0.02)
+    saliency = np.round(255 * np.exp(-((yy - centres[:, 0]) ** 2 + (xx - centres[:, 1]) ** 2) / 0.02)).astype(np.uint8)
+    fixations = (saliency > 200).astype(np.uint8)
     return {
         "image": rng.integers(0, 256, size=(batch_size, size, size, channels), dtype=np.uint8),
-        "saliency": np.round(255 * saliency).astype(np.uint8),
+        "saliency": saliency,
+        "teacher_saliency": saliency,
+        "teacher_fixations": fixations,
+        "density": saliency,
+        "fixations": fixations,
         "label": rng.integers(0, num_classes, size=(batch_size,)).astype(np.int32),
     }
 

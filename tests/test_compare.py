@@ -2,7 +2,7 @@
 
 import json
 
-from sagejax import compare
+from sagejax import compare, student_compare
 
 
 def _run(test, clean):
@@ -24,3 +24,18 @@ def test_finished_runs_are_read_back_not_retrained(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps({"step": 400, **_run(0.5, 0.6)}))
     got = compare.run_one("does.not.exist", "sage", "texture", 0, str(tmp_path), "")
     assert got["eval/classification/test/accuracy"] == 0.5 and got["step"] == 400
+
+
+def _student_run(logistic, nss):
+    run = {f"eval/linear_probe/{key}": logistic for key in student_compare.PROBE_COLUMNS.values()}
+    for prefix in ("", "centre_bias/", "uniform/"):
+        run.update({f"{student_compare.ALIGNMENT}{prefix}{m}": nss for m in student_compare.ALIGNMENT_METRICS})
+    return run
+
+
+def test_student_tables_are_mean_and_std_over_seeds_with_the_baselines():
+    results = {"simclr": [_student_run(0.5, 1.0), _student_run(0.7, 2.0)], "simclr_attn": [_student_run(0.8, 3.0)]}
+    lines = student_compare.summarize(results).splitlines()
+    assert lines[4] == "| contrastive | 60.0 ± 10.0 | 60.0 ± 10.0 | 60.0 ± 10.0 | 60.0 ± 10.0 |"
+    assert lines[5] == "| contrastive + teacher attention | 80.0 ± 0.0 | 80.0 ± 0.0 | 80.0 ± 0.0 | 80.0 ± 0.0 |"
+    assert "| contrastive | 1.500 ± 0.500 |" in lines[10] and lines[12].startswith("| centre-bias baseline | 1.000 |")

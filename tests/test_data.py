@@ -434,3 +434,29 @@ def test_loader_errors_are_clear(swatch, tmp_path):
         _loader(swatch, batch_size=30, process_index=0, process_count=4)
     with pytest.raises(ValueError, match="no split 'validation'"):
         _loader(swatch, split="validation")
+
+
+def test_a_tfds_catalogue_dataset_loads_through_the_same_path(tmp_path):
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=12):
+        build_dataset("cifar10", data_dir=str(tmp_path))
+        batch = next(
+            make_loader(
+                name="cifar10",
+                split="train",
+                data_dir=str(tmp_path),
+                batch_size=4,
+                seed=0,
+                shuffle=True,
+                numeric_only=True,
+            )
+        )
+    assert batch["image"].shape == (4, 32, 32, 3) and batch["image"].dtype == np.uint8  # decoded on the host
+    assert batch["label"].dtype == np.int32 and "id" not in batch
+    with pytest.raises(FileNotFoundError, match="cifar10/3.0.2 is not built under"):
+        make_loader(
+            name="cifar10", split="train", data_dir=str(tmp_path / "empty"), batch_size=4, seed=0, shuffle=False
+        )
+    with pytest.raises(ValueError, match="unknown dataset 'cifar11'.*or a TFDS catalogue name"):
+        get_builder("cifar11", data_dir=str(tmp_path))

@@ -327,3 +327,18 @@ def test_registered_builders_load_through_the_pipeline(tmp_path):
     inputs = data.to_model_inputs(batch)
     assert inputs["density"].dtype == np.float32 and 0.99 < inputs["density"].max() <= 1.0
     assert set(np.unique(batch["fixations"])) <= {0, 1}
+
+
+def test_joined_splits_read_the_maps_of_unannotated_parts_as_none(tmp_path):
+    from sagejax import data
+
+    data.build_dataset("mnist_attention", data_dir=str(tmp_path), max_examples_per_split=16)
+    common = dict(name="mnist_attention", data_dir=str(tmp_path), batch_size=32, seed=0, shuffle=False, num_epochs=1)
+    batch = next(data.make_loader(split="train+validation", unannotated_splits=("validation",), **common))
+    has_map = batch["density"].reshape(32, -1).max(axis=1) > 0
+    assert has_map[:16].all() and not has_map[16:].any() and not batch["fixations"][16:].any()
+    assert batch["image"][16:].max() > 0  # only the maps are blanked
+    with pytest.raises(ValueError, match="unannotated_splits \\['unlabeled'\\] are not part of split 'train'"):
+        data.make_loader(split="train", unannotated_splits=("unlabeled",), **common)
+    with pytest.raises(ValueError, match="has no split 'nope'"):
+        data.make_loader(split="train+nope", **common)

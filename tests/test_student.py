@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from configs import student as student_configs
 from sagejax import losses, methods, models
 from sagejax.evaluate import probes
 from sagejax.methods import student
@@ -304,3 +305,10 @@ def test_probes_separate_separable_classes_and_subsets_are_stratified():
     assert np.all(np.bincount(y[shots]) == 5) and not np.array_equal(shots, probes.few_shot_indices(y, shots=5, seed=1))
     with pytest.raises(ValueError, match="class 0 has 30 training examples, fewer than 31 shots"):
         probes.few_shot_indices(y, shots=31, seed=0)
+
+
+@pytest.mark.parametrize("method", student_configs.METHODS)
+def test_every_student_variant_builds(method):
+    config = student_configs.get_config(f"{method},resnet50")
+    assert config.model.name == "resnet50" and config.method.name == method
+    assert config.model.student.attention == method.endswith(("_attn", "_cotrain"))

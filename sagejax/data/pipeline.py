@@ -29,8 +29,9 @@ TFDS_DIR = "tfds_dir"  # pseudo dataset name: data_dir is a written dataset fold
 def get_builder(
     name: str, *, data_dir: str, config: str | tfds.core.BuilderConfig | None = None
 ) -> tfds.core.DatasetBuilder:
-    """The registered builder `name` (default config if None), reading and writing array_record; or, for
-    name "tfds_dir", the read-only builder of the written dataset folder data_dir (no config)."""
+    """The builder `name` (default config if None), reading and writing array_record: one of sagejax's BUILDERS or
+    of the TFDS catalogue (e.g. "cifar10"; encoded images are decoded on the host, in the loader's read threads);
+    for name "tfds_dir", the read-only builder of the written dataset folder data_dir (no config)."""
     if name == TFDS_DIR:
         if config is not None:
             raise DataError(f"{TFDS_DIR!r} has no configs; got config={config!r}")
@@ -40,9 +41,14 @@ def get_builder(
                 "`python -m sagejax.label` (or any TFDS dataset version folder)"
             )
         return tfds.builder_from_directory(data_dir)
-    if name not in BUILDERS:
-        raise DataError(f"unknown dataset {name!r}; registered: {sorted(BUILDERS)}, or {TFDS_DIR!r}")
-    return BUILDERS[name](data_dir=data_dir, config=config, file_format="array_record")
+    if name in BUILDERS:
+        return BUILDERS[name](data_dir=data_dir, config=config, file_format="array_record")
+    try:  # a dataset of the TFDS catalogue (cifar10, imagenet2012, ...): stored as array_record, read without TF
+        return tfds.builder(name, data_dir=data_dir, config=config or None, file_format="array_record")
+    except tfds.core.registered.DatasetNotFoundError:
+        raise DataError(
+            f"unknown dataset {name!r}; sagejax's: {sorted(BUILDERS)}, {TFDS_DIR!r}, or a TFDS catalogue name"
+        ) from None
 
 
 def build_dataset(
@@ -164,15 +170,16 @@ def make_loader(
     2 or more dimensions but the image) of records from `unannotated_splits` read as zeros, i.e. "no map" (for
     co-training on a few annotated examples among many)."""
     builder = get_builder(name, data_dir=data_dir, config=config)
-    # A "tfds_dir" folder is checked by get_builder: is_prepared() also wants a version-named folder.
-    if name != TFDS_DIR and not builder.is_prepared():
+    # A "tfds_dir" folder is checked by get_builder: is_prepared() also wants a version-named folder. Catalogue
+    # datasets are checked when their data source opens (so tfds.testing.mock_data can stand in for them).
+    if name in BUILDERS and not builder.is_prepared():
         raise MissingError(
             f"dataset {builder.info.full_name} is not built under {data_dir}; run "
             f"sagejax.data.build_dataset({name!r}, data_dir=..., config=...) first"
         )
     parts = split.split("+")  # "train+unlabeled" joins splits, "train[:500]" slices one (tfds syntax)
     unknown = [part for part in parts if part.split("[")[0] not in builder.info.splits]
-    if unknown:
+    if unknown and (name in BUILDERS or builder.info.splits):  # a catalogue dataset without splits is not built
         raise DataError(f"{builder.info.full_name} has no split {unknown[0]!r}; splits: {sorted(builder.info.splits)}")
     stray = sorted(set(unannotated_splits) - {part.split("[")[0] for part in parts})
     if stray:
@@ -188,7 +195,10 @@ def make_loader(
         raise DataError(f"global batch_size {batch_size} must be a positive multiple of process_count {count}")
     local_batch = batch_size // count
 
-    source = builder.as_data_source(split=split)
+    try:
+        source = builder.as_data_source(split=split)
+    except (AssertionError, FileNotFoundError, KeyError) as error:  # what tfds raises for an unprepared dataset
+        raise MissingError(f"dataset {builder.info.full_name} is not built under {data_dir}: {error}") from error
     unannotated, start = [], 0  # index ranges of the joined splits whose maps read as zeros
     for part in parts:
         stop = start + (len(builder.as_data_source(split=part)) if len(parts) > 1 else len(source))

@@ -1,0 +1,80 @@
+"""Student runs end to end on a small mnist_attention: SimCLR with teacher-map attention (the labels written here as a
+tfds folder, standing in for sagejax.label's), co-training on the human maps of `train` only, and the errors a run
+gives before step 1."""
+
+import json
+
+import numpy as np
+import pytest
+
+from configs import student as student_configs
+from sagejax import data, label
+from sagejax.data import tfds_writer
+from sagejax.train.loop import train_and_evaluate
+
+pytestmark = pytest.mark.slow  # each test trains (a smoke-sized student)
+LABELED = 160  # unlabeled examples given teacher labels
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("tfds"))
+    data.build_dataset("mnist_attention", data_dir=path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def labels(data_dir, tmp_path_factory):
+    """A tfds folder of `unlabeled[:160]` with teacher_saliency / teacher_fixations = the stored human maps."""
+    folder = str(tmp_path_factory.mktemp("labels"))
+    builder = data.get_builder("mnist_attention", data_dir=data_dir)
+    source = builder.as_data_source(split=f"unlabeled[:{LABELED}]")
+    features = label.labeled_features(builder.info.features, (32, 32))
+    records = (
+        tfds_writer.serialize(
+            features, {**source[i], label.MAP_KEY: source[i]["density"], label.FIXATIONS_KEY: source[i]["fixations"]}
+        )
+        for i in range(len(source))
+    )
+    kwargs = dict(output_dir=folder, dataset_name="mnist_attention_teacher", split="unlabeled")
+    tfds_writer.write_shard(path=tfds_writer.shard_path(**kwargs, shard=0, num_shards=1), records=records)
+    tfds_writer.write_metadata(**kwargs, features=features, shard_lengths=[LABELED], description="test labels")
+    return folder
+
+
+def _config(variant, data_dir, labels=""):
+    config = student_configs.get_config(f"{variant},smoke" + (f",labels={labels}" if labels else ""))
+    config.data.data_dir = data_dir
+    config.evals.linear_probe.batch_size = 100
+    return config
+
+
+def _train_rows(workdir):
+    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    return [row for row in rows if "train/loss" in row]
+
+
+def test_simclr_attn_trains_on_teacher_maps_and_reports_probe_and_alignment(data_dir, labels, tmp_path):
+    results = train_and_evaluate(_config("simclr_attn", data_dir, labels), str(tmp_path))
+    for key in ("validation/logistic_accuracy", "validation/ridge_1shot_accuracy", "probe/ridge_lambda"):
+        assert np.isfinite(results[f"eval/linear_probe/{key}"])
+    for key in ("NSS", "sAUC", "centre_bias/NSS", "uniform/KLD"):
+        assert np.isfinite(results[f"eval/attention_alignment/validation/{key}"])
+    rows = _train_rows(tmp_path)
+    assert all(row["train/attention_examples"] == 1.0 and row["train/attention_kld"] > 0 for row in rows)
+    assert all(np.isfinite(row["train/contrastive"]) for row in rows)
+
+
+def test_cotrain_counts_the_human_maps_of_train_only(data_dir, tmp_path):
+    results = train_and_evaluate(_config("simclr_cotrain", data_dir), str(tmp_path))
+    assert np.isfinite(results["eval/linear_probe/validation/logistic_accuracy"])
+    fractions = [row["train/attention_examples"] for row in _train_rows(tmp_path)]
+    assert 0 < np.mean(fractions) < 0.35  # 500 of the 4,500 joined examples have maps
+
+
+def test_an_attention_run_without_teacher_maps_stops_before_training(data_dir, tmp_path):
+    config = _config("simclr_attn", data_dir)
+    config.data.train_dir = ""  # the raw unlabeled split: no teacher_saliency
+    with pytest.raises(ValueError, match="the batch has no 'teacher_saliency'"):
+        train_and_evaluate(config, str(tmp_path))
+    assert not (tmp_path / "checkpoints").exists() or not any((tmp_path / "checkpoints").iterdir())
