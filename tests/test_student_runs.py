@@ -45,7 +45,6 @@ def labels(data_dir, tmp_path_factory):
 def _config(variant, data_dir, labels=""):
     config = student_configs.get_config(f"{variant},smoke" + (f",labels={labels}" if labels else ""))
     config.data.data_dir = data_dir
-    config.evals.linear_probe.batch_size = 100
     return config
 
 
@@ -61,7 +60,9 @@ def test_simclr_attn_trains_on_teacher_maps_and_reports_probe_and_alignment(data
     for key in ("NSS", "sAUC", "centre_bias/NSS", "uniform/KLD"):
         assert np.isfinite(results[f"eval/attention_alignment/validation/{key}"])
     rows = _train_rows(tmp_path)
-    assert all(row["train/attention_examples"] == 1.0 and row["train/attention_kld"] > 0 for row in rows)
+    # every example has a map; only views whose crop misses all of it are left out of the attention term
+    assert np.mean([row["train/attention_examples"] for row in rows]) > 0.8
+    assert all(row["train/attention_kld"] > 0 for row in rows)
     assert all(np.isfinite(row["train/contrastive"]) for row in rows)
 
 

@@ -235,6 +235,15 @@ def test_impossible_settings_are_named_before_training(data_dir, tmp_path, key, 
     assert not (tmp_path / "metrics.jsonl").exists() and not (tmp_path / "checkpoints").exists()
 
 
+def test_an_eval_batch_the_devices_cannot_split_is_named_before_training(data_dir, tmp_path):
+    config = _config(data_dir, "xent,smoke")
+    config.evals.classification.batch_size = 12
+    with pytest.raises(
+        ValueError, match="config.evals.classification.batch_size=12 cannot be split over the 8 devices"
+    ):
+        train_and_evaluate(config, str(tmp_path))
+
+
 @pytest.mark.slow
 def test_an_input_error_is_one_line_and_exit_2_with_the_traceback_behind_verbose(data_dir, tmp_path):
     process = _main(tmp_path, "sage,smoke", _overrides(data_dir, steps=-3))

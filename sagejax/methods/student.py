@@ -90,7 +90,9 @@ def views(config, batch, rng, count: int):
 
 
 def attention_term(config, outputs, targets) -> tuple[jax.Array, dict]:
-    """The method's λ·KLD − β·NSS term on the views' attention (0 and no metrics without one)."""
+    """The method's λ·KLD − β·NSS term on the views' attention (0 and no metrics without one), averaged over the
+    views whose target has mass: an example without a map, or a view whose crop missed all of it, is left out
+    (`attention_examples` = the fraction kept)."""
     if not uses_attention(config):
         return jnp.float32(0.0), {}
     if "attention" not in outputs:

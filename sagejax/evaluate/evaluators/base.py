@@ -25,6 +25,11 @@ class Evaluator:
         self.predict = predict  # (model, batch, method_config) -> dict: the method's eval outputs
         self._graphdef = graphdef
         self._eval_fn = None
+        if self.settings.batch_size <= 0 or self.settings.batch_size % mesh.size:
+            raise ConfigError(
+                f"config.evals.{name}.batch_size={self.settings.batch_size} cannot be split over the {mesh.size} "
+                f"devices of the mesh; use a multiple of {mesh.size}"
+            )
         self.builder = data.build(data.dataset_config(config, name))
         self.check_splits()
         self.check_dataset(self.builder)
