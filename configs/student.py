@@ -23,7 +23,10 @@ import ml_collections
 from configs import common
 
 METHODS = ("simclr", "simclr_attn", "simclr_cotrain", "supervised", "supervised_attn")
-BACKBONES = {  # name → (model, options); resnet50 expects 224² images (e.g. --config.data.name=imagenet2012)
+# name → (model, options). resnet50's ImageNet stem needs images of about 224² (on 32² its last feature map, hence
+# the attention grid, is 1×1 and the attention term is refused): a 224² dataset with maps, e.g. a saliency_csv or
+# saliency_folder build with `--config.data.*` and the evaluators' map keys set to match.
+BACKBONES = {
     "resnet18": ("resnet18", dict(stem="small", width=8)),
     "resnet50": ("resnet50", dict(stem="imagenet")),
 }
@@ -49,7 +52,7 @@ def get_config(arg: str | None = None):
         dict(projection_hidden=256, projection_dim=64, attention=arg.method.endswith(("_attn", "_cotrain")))
     )
     config.method = common.method(arg.method, crop_scale=(0.2, 1.0), blur_sigma=(0.1, 1.0))
-    if arg.lars:  # SimCLR's large-batch recipe: LARS, lr 1.0 × batch/256, no decay of biases and norm parameters
+    if arg.lars:  # SimCLR's recipe: LARS with linear lr scaling (here lr 1.0 × batch/256), biases and norms not decayed
         config.optim = common.optim(name="lars", lr=1.0, lr_scaling="linear", weight_decay=1e-6, warmup_steps=50)
     else:  # short CPU runs at batch 64: AdamW reached a lower training loss (3.05 against LARS's 3.45 at step 500)
         config.optim = common.optim(name="adamw", lr=2e-3, weight_decay=1e-4, warmup_steps=50)

@@ -70,7 +70,7 @@ def load_teacher(workdir: str, mesh) -> Teacher:
         if step is None:
             raise MissingError(f"no checkpoint in {os.path.join(workdir, 'checkpoints')}")
         # Shapes only (nothing is initialised), replicated over this process's mesh, then the restore.
-        setup = init_state(config, make_optimizer(config.optim, config.train.steps), mesh)
+        setup = init_state(config, make_optimizer(config.optim, config.train.steps, config.train.batch_size), mesh)
         abstract = jax.tree.map(
             lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated(mesh)), setup.abstract
         )
@@ -80,22 +80,28 @@ def load_teacher(workdir: str, mesh) -> Teacher:
     return Teacher(workdir, config, setup.graphdef, state.params, state.model_state, int(step))
 
 
+def teacher_maps(teacher: Teacher, params, model_state, images, resolution: tuple[int, int] | None = None):
+    """Images (B, H, W, C), uint8 or float in [0, 1] → (maps uint8 (B, h, w), finite (B,), peak (B,)): the
+    teacher's density resized to `resolution` (None = input size), divided by its maximum and scaled to 0..255.
+    Traceable: the labeler jits it, and a student can run it inside its step."""
+    model = merge_model(teacher.graphdef, params, model_state)
+    model.eval()
+    batch = data.to_model_inputs({"image": images})
+    density = methods.get(teacher.config.method.name).predict(model, batch, teacher.config.method)["density"]
+    if resolution is not None and tuple(resolution) != density.shape[1:]:
+        density = jax.image.resize(density, (density.shape[0], *resolution), "linear", antialias=True)
+    finite = jnp.all(jnp.isfinite(density), axis=(1, 2))
+    peak = jnp.max(density, axis=(1, 2))
+    scaled = density / jnp.where(peak > 0, peak, 1.0)[:, None, None]
+    maps = jnp.round(255 * jnp.clip(jnp.nan_to_num(scaled), 0.0, 1.0)).astype(jnp.uint8)
+    return maps, finite, peak
+
+
 def make_map_fn(teacher: Teacher, mesh, resolution: tuple[int, int] | None):
-    """Jitted uint8 images (B, H, W, C) → (maps uint8 (B, h, w), finite (B,), peak (B,)): the teacher's density
-    resized to `resolution` (None = input size), divided by its maximum and scaled to 0..255."""
+    """`teacher_maps` jitted over `mesh`: (params, model_state, uint8 images) → (maps, finite, peak)."""
 
     def map_fn(params, model_state, images):
-        model = merge_model(teacher.graphdef, params, model_state)
-        model.eval()
-        batch = data.to_model_inputs({"image": images})
-        density = methods.get(teacher.config.method.name).predict(model, batch, teacher.config.method)["density"]
-        if resolution is not None and tuple(resolution) != density.shape[1:]:
-            density = jax.image.resize(density, (density.shape[0], *resolution), "linear", antialias=True)
-        finite = jnp.all(jnp.isfinite(density), axis=(1, 2))
-        peak = jnp.max(density, axis=(1, 2))
-        scaled = density / jnp.where(peak > 0, peak, 1.0)[:, None, None]
-        maps = jnp.round(255 * jnp.clip(jnp.nan_to_num(scaled), 0.0, 1.0)).astype(jnp.uint8)
-        return maps, finite, peak
+        return teacher_maps(teacher, params, model_state, images, resolution)
 
     return jax.jit(
         map_fn, in_shardings=(replicated(mesh), replicated(mesh), batch_sharding(mesh)), out_shardings=replicated(mesh)
@@ -105,6 +111,15 @@ def make_map_fn(teacher: Teacher, mesh, resolution: tuple[int, int] | None):
 FIXATION_RULES = ("points", "top_quantile")
 
 
+def top_quantile_fixations(saliency_map, quantile: float):
+    """0/1 uint8: the positive pixels at or above the map's `quantile` quantile (linear interpolation); numpy or
+    jax arrays, (h, w) or batched (B, h, w) maps."""
+    xp = jnp if isinstance(saliency_map, jax.Array) else np
+    values = saliency_map.astype(xp.float32)
+    threshold = xp.quantile(values, quantile, axis=(-2, -1), keepdims=True)
+    return ((values >= threshold) & (values > 0)).astype(xp.uint8)
+
+
 def derive_fixations(
     saliency_map: np.ndarray, *, rule: str = "points", count: int = 16, quantile: float = 0.9, seed: int, index: int
 ) -> np.ndarray:
@@ -112,7 +127,7 @@ def derive_fixations(
     sharding or the process): rule "points" = `count` pixels drawn with replacement ∝ the map, seeded by
     (seed, index); "top_quantile" = the positive pixels at or above the map's `quantile` quantile."""
     if rule == "top_quantile":
-        return ((saliency_map >= np.quantile(saliency_map, quantile)) & (saliency_map > 0)).astype(np.uint8)
+        return top_quantile_fixations(saliency_map, quantile)
     p = saliency_map.astype(np.float64).ravel()
     drawn = np.random.default_rng((seed, index)).choice(p.size, size=count, p=p / p.sum())
     fixations = np.zeros(p.size, np.uint8)

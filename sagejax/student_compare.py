@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import numpy as np
 from absl import flags, logging
@@ -27,12 +28,7 @@ ROW_NAMES = {
     "supervised": "supervised",
     "supervised_attn": "supervised + teacher attention",
 }
-PROBE_COLUMNS = {
-    "logistic": "validation/logistic_accuracy",
-    "ridge": "validation/ridge_accuracy",
-    "logistic 10-shot": "validation/logistic_10shot_accuracy",
-    "ridge 10-shot": "validation/ridge_10shot_accuracy",
-}
+FEW_SHOT = 10  # the few-shot column (or the largest shot count the runs report, e.g. 1 for smoke runs)
 ALIGNMENT_METRICS = ("NSS", "CC", "KLD", "SIM", "AUC-Judd", "sAUC")
 PROBE, ALIGNMENT = "eval/linear_probe/", "eval/attention_alignment/validation/"
 FLAGS = flags.FLAGS
@@ -72,13 +68,25 @@ def _percent_cell(values) -> str:
     return f"{values.mean():.1f} ± {values.std():.1f}"
 
 
+def probe_columns(run: dict) -> dict[str, str]:
+    """Table column → metric key: the full logistic and ridge probes, and both at FEW_SHOT shots (or the largest
+    shot count `run` has)."""
+    shots = sorted(int(m[1]) for key in run if (m := re.fullmatch(PROBE + r"validation/ridge_(\d+)shot_accuracy", key)))
+    columns = {"logistic": "validation/logistic_accuracy", "ridge": "validation/ridge_accuracy"}
+    if shots:
+        k = FEW_SHOT if FEW_SHOT in shots else shots[-1]
+        columns.update({f"{kind} {k}-shot": f"validation/{kind}_{k}shot_accuracy" for kind in ("logistic", "ridge")})
+    return columns
+
+
 def summarize(results: dict[str, list[dict]]) -> str:
     """Two markdown tables: linear-probe accuracy on validation (%), and attention alignment with the human maps of
     validation, beside the centre-bias and uniform baselines; mean ± std over seeds."""
+    columns = probe_columns(next(iter(results.values()))[0])
     lines = ["Linear probe on frozen embeddings, validation accuracy (%):", ""]
-    lines += ["| model | " + " | ".join(PROBE_COLUMNS) + " |", "|---|" + "---|" * len(PROBE_COLUMNS)]
+    lines += ["| model | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for method, runs in results.items():
-        cells = [_percent_cell([run[PROBE + key] for run in runs]) for key in PROBE_COLUMNS.values()]
+        cells = [_percent_cell([run[PROBE + key] for run in runs]) for key in columns.values()]
         lines.append(f"| {ROW_NAMES.get(method, method)} | " + " | ".join(cells) + " |")
     lines += ["", "Attention alignment with human maps (validation; KLD lower is better, the rest higher):", ""]
     lines += ["| model | " + " | ".join(ALIGNMENT_METRICS) + " |", "|---|" + "---|" * len(ALIGNMENT_METRICS)]

@@ -26,8 +26,10 @@ def test_finished_runs_are_read_back_not_retrained(tmp_path):
     assert got["eval/classification/test/accuracy"] == 0.5 and got["step"] == 400
 
 
-def _student_run(logistic, nss):
-    run = {f"eval/linear_probe/{key}": logistic for key in student_compare.PROBE_COLUMNS.values()}
+def _student_run(logistic, nss, shots=(1, 10)):
+    keys = ["validation/logistic_accuracy", "validation/ridge_accuracy"]
+    keys += [f"validation/{kind}_{k}shot_accuracy" for kind in ("logistic", "ridge") for k in shots]
+    run = {f"eval/linear_probe/{key}": logistic for key in keys}
     for prefix in ("", "centre_bias/", "uniform/"):
         run.update({f"{student_compare.ALIGNMENT}{prefix}{m}": nss for m in student_compare.ALIGNMENT_METRICS})
     return run
@@ -41,3 +43,6 @@ def test_student_tables_are_mean_and_std_over_seeds_with_the_baselines():
     assert lines[11].startswith("| contrastive | 1.500 ± 0.500 |") and lines[13].startswith(
         "| centre-bias baseline | 1.000 |"
     )
+    assert lines[2] == "| model | logistic | ridge | logistic 10-shot | ridge 10-shot |"
+    smoke = student_compare.summarize({"simclr": [_student_run(0.5, 1.0, shots=(1,))]}).splitlines()
+    assert smoke[2] == "| model | logistic | ridge | logistic 1-shot | ridge 1-shot |"

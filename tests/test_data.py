@@ -436,11 +436,14 @@ def test_loader_errors_are_clear(swatch, tmp_path):
         _loader(swatch, split="validation")
 
 
-def test_a_tfds_catalogue_dataset_loads_through_the_same_path(tmp_path):
+def test_a_tfds_catalogue_dataset_loads_through_the_same_path(tmp_path, monkeypatch):
     import tensorflow_datasets as tfds
 
     with tfds.testing.mock_data(num_examples=12):
         build_dataset("cifar10", data_dir=str(tmp_path))
+        with monkeypatch.context() as patch:  # once prepared, a rerun finds the build (no source record to check)
+            patch.setattr(tfds.core.DatasetBuilder, "is_prepared", lambda self: True)
+            build_dataset("cifar10", data_dir=str(tmp_path))
         batch = next(
             make_loader(
                 name="cifar10",

@@ -251,3 +251,19 @@ def test_labeling_benchmark_writes_both_rows(setup, tmp_path):
     assert [row["stage"] for row in rows] == ["teacher forward", "labeling"]
     assert rows[0]["fraction_of_forward"] == 1.0 and rows[1]["images"] == 40
     assert all(row["images_per_s"] > 0 for row in rows) and "| labeling |" in result.stdout
+
+
+def test_a_student_with_the_teacher_in_its_step_sees_the_written_labels(setup, tmp_path):
+    from configs import student as student_configs
+    from sagejax.methods import student
+
+    _label(setup, tmp_path, fixation_rule="top_quantile", fixation_quantile=0.9)
+    source = data.get_builder("tfds_dir", data_dir=str(tmp_path)).as_data_source(split="unlabeled")
+    examples = [source[i] for i in range(8)]
+    config = student_configs.get_config("simclr_attn,smoke").method
+    config.teacher_workdir = setup["teacher"]
+    targets = jax.jit(student.make_teacher_targets(config))
+    images = data.to_model_inputs({"image": jax.numpy.asarray(np.stack([ex["image"] for ex in examples]))})["image"]
+    made = jax.device_get(targets(images))
+    np.testing.assert_array_equal(np.round(made["target"] * 255), np.stack([ex[label.MAP_KEY] for ex in examples]))
+    np.testing.assert_array_equal(made["fixations"], np.stack([ex[label.FIXATIONS_KEY] for ex in examples]))

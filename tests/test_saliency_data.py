@@ -338,6 +338,21 @@ def test_joined_splits_read_the_maps_of_unannotated_parts_as_none(tmp_path):
     has_map = batch["density"].reshape(32, -1).max(axis=1) > 0
     assert has_map[:16].all() and not has_map[16:].any() and not batch["fixations"][16:].any()
     assert batch["image"][16:].max() > 0  # only the maps are blanked
+    halves = [  # two processes: each gets annotated and unannotated examples (a fixed permutation before sharding)
+        next(
+            data.make_loader(
+                split="train+validation",
+                unannotated_splits=("validation",),
+                process_index=p,
+                process_count=2,
+                **{**common, "batch_size": 32},
+            )
+        )
+        for p in (0, 1)
+    ]
+    for half in halves:
+        annotated = (half["density"].reshape(16, -1).max(axis=1) > 0).sum()
+        assert 0 < annotated < 16
     with pytest.raises(ValueError, match="unannotated_splits \\['unlabeled'\\] are not part of split 'train'"):
         data.make_loader(split="train", unannotated_splits=("unlabeled",), **common)
     with pytest.raises(ValueError, match="has no split 'nope'"):

@@ -1,5 +1,7 @@
 """SimCLR views on the device: each op against NumPy, the rates of the random ops, maps moving with the image."""
 
+import colorsys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,31 +18,36 @@ def _images(batch=4, size=16, channels=3, seed=0):
     return jax.random.uniform(jax.random.key(seed), (batch, size, size, channels))
 
 
-def test_colour_ops_match_numpy():
+def _hsv_reference(x, change):
+    """colorsys per pixel: RGB → HSV, change(h, s, v), → RGB."""
+    out = np.empty_like(x)
+    for index in np.ndindex(x.shape[:-1]):
+        out[index] = colorsys.hsv_to_rgb(*change(*colorsys.rgb_to_hsv(*x[index])))
+    return out
+
+
+def test_colour_ops_match_numpy_and_colorsys():
     x = np.asarray(_images()[0], np.float64)
-    gray = x @ LUMA
-    np.testing.assert_allclose(simclr.adjust_brightness(jnp.asarray(x), 1.3), 1.3 * x, rtol=1e-6)
-    np.testing.assert_allclose(
-        simclr.adjust_contrast(jnp.asarray(x, jnp.float32), 0.4), (x - gray.mean()) * 0.4 + gray.mean(), atol=1e-6
-    )
-    np.testing.assert_allclose(
-        simclr.adjust_saturation(jnp.asarray(x, jnp.float32), 1.7),
-        (x - gray[..., None]) * 1.7 + gray[..., None],
-        atol=1e-6,
-    )
-
-
-def test_hue_rotation_keeps_luma_and_turns_the_chroma_plane():
-    x = jnp.asarray(_images()[0])
-    yiq = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
-    before = np.asarray(x) @ yiq.T
-    after = np.asarray(simclr.rotate_hue(x, 0.25)) @ yiq.T  # a quarter turn: (I, Q) -> (-Q, I)
-    np.testing.assert_allclose(after[..., 0], before[..., 0], atol=1e-5)
-    np.testing.assert_allclose(after[..., 1], -before[..., 2], atol=1e-5)
-    np.testing.assert_allclose(after[..., 2], before[..., 1], atol=1e-5)
-    np.testing.assert_allclose(simclr.rotate_hue(x, 0.0), x, atol=1e-5)
+    xj = jnp.asarray(x, jnp.float32)
+    np.testing.assert_allclose(simclr.adjust_brightness(xj, 1.3), 1.3 * x, rtol=1e-6)
+    mean = x.mean(axis=(0, 1))  # per channel, as tf.image.adjust_contrast
+    np.testing.assert_allclose(simclr.adjust_contrast(xj, 0.4), (x - mean) * 0.4 + mean, atol=1e-6)
+    hsv = np.apply_along_axis(lambda pixel: colorsys.rgb_to_hsv(*pixel), -1, x)
+    np.testing.assert_allclose(simclr.rgb_to_hsv(xj), hsv, atol=1e-5)
+    saturated = _hsv_reference(x, lambda h, s, v: (h, min(1.0, s * 1.7), v))
+    np.testing.assert_allclose(simclr.adjust_saturation(xj, 1.7), saturated, atol=1e-5)
+    shifted = _hsv_reference(x, lambda h, s, v: ((h + 0.3) % 1.0, s, v))
+    np.testing.assert_allclose(simclr.adjust_hue(xj, 0.3), shifted, atol=1e-5)
     gray = _images(channels=1)[0]
-    np.testing.assert_array_equal(simclr.rotate_hue(gray, 0.3), gray)
+    np.testing.assert_array_equal(simclr.adjust_hue(gray, 0.3), gray)
+    np.testing.assert_array_equal(simclr.adjust_saturation(gray, 0.3), gray)
+
+
+def test_jitter_order_is_a_uniform_permutation():
+    orders = np.asarray(jax.vmap(simclr.jitter_order)(jax.random.split(jax.random.key(0), 4000)))
+    assert all(sorted(order) == [0, 1, 2, 3] for order in orders[:50])
+    first = np.bincount(orders[:, 0], minlength=4) / len(orders)
+    assert np.all(np.abs(first - 0.25) < 3 * np.sqrt(0.25 * 0.75 / len(orders)))
 
 
 def test_with_every_op_off_a_view_is_the_image_and_maps_pass_unchanged():

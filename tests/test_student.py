@@ -11,7 +11,9 @@ from flax import nnx
 
 from configs import student as student_configs
 from sagejax import losses, methods, models
+from sagejax.errors import DataWarning
 from sagejax.evaluate import probes
+from sagejax.evaluate.evaluators.linear_probe import LinearProbeEvaluator
 from sagejax.methods import student
 from sagejax.train import make_mesh
 from sagejax.train.mesh import global_batch
@@ -172,18 +174,28 @@ def test_simclr_attn_is_nt_xent_plus_the_attention_term_of_the_views():
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
 
 
+def test_the_two_views_of_a_batch_differ():
+    batch = {k: jnp.asarray(v) for k, v in _batch().items()}
+    images, targets = student.views(_student_config("simclr_attn").method, batch, jax.random.key(0), 2)
+    first, second = np.split(np.asarray(images), 2)
+    assert np.all(np.abs(first - second).mean(axis=(1, 2, 3)) > 1e-3) and targets["target"].shape == (16, 32, 32)
+
+
 def test_cotrain_counts_only_examples_with_maps_and_a_batch_without_any_gives_no_attention_loss():
     batch = _batch()
     batch["density"], batch["fixations"] = batch.pop("teacher_saliency"), batch.pop("teacher_fixations")
     batch["density"][:] = 0
     _, metrics = _loss(_student_config("simclr_cotrain"), batch)
     assert metrics["attention_examples"] == 0 and metrics["attention_kld"] == 0 and metrics["attention_nss"] == 0
-    with pytest.raises(ValueError, match="maps with no mass at batch indices \\[0, 1, 2, 3, 4, 5, 6, 7\\]"):
+    with pytest.warns(DataWarning, match="no example of the first batch has a map"):
         student.check_batch(_student_config("simclr_cotrain").method, batch)
 
 
 def test_simclr_attn_on_8_devices_equals_1_device(devices):
-    config = _student_config("simclr_attn")
+    # The views differ by up to an ulp between the sharded and unsharded programs (XLA fuses them differently). With
+    # colour jitter on, the width-4 BatchNorm network amplified that to 1.4e-3 relative on one stem parameter's
+    # gradient; with it off, the gradients agree within the float32 tolerance below.
+    config = _student_config("simclr_attn", jitter_p=0.0)
     batch = _batch(16)
     results = []
     for mesh in (make_mesh({"data": 1}, devices=devices[:1]), make_mesh({"data": 8}, devices=devices)):
@@ -231,6 +243,16 @@ def test_bad_method_settings_are_named(method, overrides, message):
         methods.make_loss(_student_config(method, **overrides).method)
 
 
+def test_a_grid_the_target_does_not_pool_onto_is_named():
+    config = _student_config("simclr_attn")
+    batch = _batch()
+    batch["image"] = np.zeros((8, 40, 40, 3), np.float32)  # a 5x5 grid; the 32x32 targets do not divide onto it
+    with pytest.raises(
+        ValueError, match="method.attention_map is 32x32, which does not pool onto the attention head's 5x5"
+    ):
+        _loss(config, batch)
+
+
 def test_nt_xent_needs_negatives_and_attention_needs_a_head():
     with pytest.raises(ValueError, match="at least 2 examples"):
         _loss(_student_config("simclr"), _batch(1))
@@ -259,7 +281,7 @@ def test_lars_trains_and_scales_its_learning_rate_with_the_batch():
             name="lars",
             lr=1.0,
             lr_scaling="linear",
-            weight_decay=1e-6,
+            weight_decay=0.5,
             momentum=0.9,
             schedule="constant",
             warmup_steps=0,
@@ -273,9 +295,10 @@ def test_lars_trains_and_scales_its_learning_rate_with_the_batch():
     params = {"w": jnp.ones((4, 4)), "b": jnp.ones(4)}
     optimizer = make_optimizer(optim, total_steps=10, batch_size=256)
     updates, _ = optimizer.update({"w": jnp.ones((4, 4)), "b": jnp.ones(4)}, optimizer.init(params), params)
-    # kernel: trust ratio 0.001·‖w‖/‖g‖ = 0.001 scales the step; the bias is not adapted (step = lr·g)
-    np.testing.assert_allclose(updates["w"], -0.001 * (1 + 1e-6), rtol=1e-5)
-    np.testing.assert_allclose(updates["b"], -1.0, rtol=1e-6)
+    # kernel: decayed g + 0.5·w = 1.5, trust ratio 0.001·‖w‖/‖1.5‖ → step 0.001; the bias is neither decayed nor
+    # adapted: step = lr·g exactly (a decayed bias would step 1.5, an adapted one 0.001)
+    np.testing.assert_allclose(updates["w"], -0.001, rtol=1e-5)
+    np.testing.assert_allclose(updates["b"], -1.0, rtol=1e-7)
 
 
 # ----------------------------------------------------------------------------- linear probes
@@ -312,3 +335,34 @@ def test_every_student_variant_builds(method):
     config = student_configs.get_config(f"{method},resnet50")
     assert config.model.name == "resnet50" and config.method.name == method
     assert config.model.student.attention == method.endswith(("_attn", "_cotrain"))
+
+
+class _ProbeOnFeatures(LinearProbeEvaluator):
+    """The probe evaluator on given (features, labels) per split, without a model or dataset."""
+
+    def __init__(self, splits, **settings):
+        self.name, self._splits = "probe", splits
+        self.settings = ml_collections.ConfigDict({**LinearProbeEvaluator.DEFAULTS, "logistic_steps": 30, **settings})
+        self.config = ml_collections.ConfigDict({"seed": 0, "data": {"num_classes": 4}})
+
+    def _features(self, state, split):
+        return self._splits[split]
+
+
+def _separable(n_per_class, seed):
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(4), n_per_class)
+    return rng.normal(size=(len(y), 8)) + 5 * np.eye(8)[y], y
+
+
+def test_probe_evaluator_chooses_on_train_only_and_scores_each_split():
+    train, validation = _separable(30, 0), _separable(10, 1)
+    metrics, _ = _ProbeOnFeatures({"train": train, "validation": validation}, shots=(1, 5), shot_seeds=2).run(None)
+    assert metrics["validation/ridge_accuracy"] == 1.0 and metrics["validation/logistic_accuracy"] == 1.0
+    assert {"validation/ridge_5shot_accuracy", "validation/logistic_1shot_accuracy"} <= set(metrics)
+    scrambled = (validation[0], np.random.default_rng(2).permutation(validation[1]))
+    other, _ = _ProbeOnFeatures({"train": train, "validation": scrambled}, shots=(1, 5), shot_seeds=2).run(None)
+    for key in ("probe/ridge_lambda", "probe/logistic_l2"):  # the evaluated split's labels never steer a choice
+        assert other[key] == metrics[key]
+    with pytest.raises(ValueError, match="config.evals.probe.shots: class 0 has 30 training examples, fewer than 31"):
+        _ProbeOnFeatures({"train": train, "validation": validation}, shots=(31,)).run(None)

@@ -2,10 +2,10 @@
 it), colour jitter in random order, grayscale and Gaussian blur, each drawn from the example's own key.
 
 Images are float (B, H, W, C) in [0, 1], C = 1 or 3 (saturation and hue act on RGB only). Jitter follows SimCLR's
-`data_util.py`: brightness is multiplicative (v2), contrast and saturation blend with the mean gray and the
-grayscale image, each by a factor drawn from U[max(0, 1 − 0.8·s), 1 + 0.8·s]; hue rotates the chroma plane of YIQ
-by 2π·δ, δ ~ U[−0.2·s, 0.2·s] (a linear stand-in for the HSV hue shift); the image is clipped to [0, 1] after
-each op. Blur draws σ ~ U(blur_sigma) per example.
+`data_util.py` (tf.image semantics): brightness multiplies (v2), contrast pulls each channel toward its own mean,
+saturation scales S and hue shifts H in HSV (S clipped to [0, 1], H wrapped), by factors from
+U[max(0, 1 − 0.8·s), 1 + 0.8·s] and a shift from U[−0.2·s, 0.2·s]; the ops run in a random order, the image
+clipped to [0, 1] after each. Blur draws σ ~ U(blur_sigma) per example.
 """
 
 import math
@@ -26,8 +26,8 @@ VIEW_DEFAULTS = dict(
     blur_p=0.5,
     blur_sigma=(0.1, 2.0),  # pixels
 )
-LUMA = (0.299, 0.587, 0.114)  # ITU-R 601 weights, as tf.image.rgb_to_grayscale
-_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
+LUMA = (0.299, 0.587, 0.114)  # ITU-R 601 (tf.image.rgb_to_grayscale rounds the first to 0.2989)
+JITTER_OPS = ("brightness", "contrast", "saturation", "hue")
 
 
 def gray(image: jax.Array) -> jax.Array:
@@ -37,30 +37,54 @@ def gray(image: jax.Array) -> jax.Array:
     return jnp.sum(image * jnp.asarray(LUMA, image.dtype), axis=-1, keepdims=True)
 
 
+def rgb_to_hsv(rgb: jax.Array) -> jax.Array:
+    """(…, 3) RGB in [0, 1] → HSV with H in [0, 1) (the colorsys / tf.image convention); gray pixels get H = S = 0."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    value = jnp.max(rgb, axis=-1)
+    chroma = value - jnp.min(rgb, axis=-1)
+    safe = jnp.where(chroma > 0, chroma, 1.0)
+    saturation = jnp.where(value > 0, chroma / jnp.where(value > 0, value, 1.0), 0.0)
+    hue = jnp.where(value == r, (g - b) / safe, jnp.where(value == g, 2.0 + (b - r) / safe, 4.0 + (r - g) / safe))
+    hue = jnp.where(chroma > 0, (hue / 6.0) % 1.0, 0.0)
+    return jnp.stack([hue, saturation, value], axis=-1)
+
+
+def hsv_to_rgb(hsv: jax.Array) -> jax.Array:
+    """Inverse of rgb_to_hsv."""
+    h, s, v = hsv[..., 0], hsv[..., 1], hsv[..., 2]
+    k = jnp.stack([(5.0 + 6.0 * h) % 6.0, (3.0 + 6.0 * h) % 6.0, (1.0 + 6.0 * h) % 6.0], axis=-1)
+    return v[..., None] - (v * s)[..., None] * jnp.clip(jnp.minimum(k, 4.0 - k), 0.0, 1.0)
+
+
 def adjust_brightness(image, factor):
     return image * factor
 
 
 def adjust_contrast(image, factor):
-    mean = jnp.mean(gray(image))
+    """Each channel pulled toward (factor < 1) or pushed from its own spatial mean, as tf.image.adjust_contrast."""
+    mean = jnp.mean(image, axis=(0, 1), keepdims=True)
     return (image - mean) * factor + mean
 
 
 def adjust_saturation(image, factor):
-    g = gray(image)
-    return (image - g) * factor + g
-
-
-def rotate_hue(image, delta):
-    """Rotates the (I, Q) chroma of an RGB image by 2π·delta (a 1-channel image is unchanged)."""
+    """HSV saturation × factor, clipped to [0, 1] (tf.image.adjust_saturation); a 1-channel image is unchanged."""
     if image.shape[-1] == 1:
         return image
-    yiq = jnp.asarray(_YIQ, jnp.float32)
-    angle = 2 * math.pi * delta
-    cos, sin = jnp.cos(angle), jnp.sin(angle)
-    rotation = jnp.array([[1.0, 0.0, 0.0], [0.0, cos, -sin], [0.0, sin, cos]])
-    transform = jnp.linalg.inv(yiq) @ rotation @ yiq
-    return (image @ transform.T).astype(image.dtype)
+    hsv = rgb_to_hsv(image)
+    return hsv_to_rgb(hsv.at[..., 1].set(jnp.clip(hsv[..., 1] * factor, 0.0, 1.0)))
+
+
+def adjust_hue(image, delta):
+    """HSV hue + delta, wrapped to [0, 1) (tf.image.adjust_hue); a 1-channel image is unchanged."""
+    if image.shape[-1] == 1:
+        return image
+    hsv = rgb_to_hsv(image)
+    return hsv_to_rgb(hsv.at[..., 0].set((hsv[..., 0] + delta) % 1.0))
+
+
+def jitter_order(key) -> jax.Array:
+    """The order in which the four jitter ops (JITTER_OPS indices) are applied: a uniform random permutation."""
+    return jax.random.permutation(key, len(JITTER_OPS))
 
 
 def _jitter(key, image, strength):
@@ -76,9 +100,9 @@ def _jitter(key, image, strength):
         lambda x: adjust_brightness(x, amounts[0]),
         lambda x: adjust_contrast(x, amounts[1]),
         lambda x: adjust_saturation(x, amounts[2]),
-        lambda x: rotate_hue(x, hue),
+        lambda x: adjust_hue(x, hue),
     )
-    for index in jax.random.permutation(k_order, len(ops)):
+    for index in jitter_order(k_order):
         image = jnp.clip(jax.lax.switch(index, ops, image), 0.0, 1.0)
     return image
 

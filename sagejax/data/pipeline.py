@@ -11,6 +11,7 @@ import tensorflow_datasets as tfds
 from sagejax.data import sources
 from sagejax.data.decoy_mnist import DecoyMnist
 from sagejax.data.mnist_attention import MnistAttention
+from sagejax.data.offline import OfflineBuilder
 from sagejax.data.salicon import Salicon
 from sagejax.data.saliency_csv import SaliencyCsv
 from sagejax.data.saliency_folder import SaliencyFolder
@@ -59,8 +60,9 @@ def build_dataset(
     manual_dir: str | None = None,
     max_examples_per_split: int | None = None,
 ) -> tfds.core.DatasetBuilder:
-    """Prepares the dataset under data_dir from local data only (never GCS); if already built, checks that a build
-    from user files (saliency_csv) is not stale: DataError naming what changed since.
+    """Prepares the dataset under data_dir if needed (sagejax's builders from local files only; a TFDS catalogue
+    dataset from its sources, never from GCS); if already built, checks that a build from user files
+    (saliency_csv) is not stale: DataError naming what changed since.
 
     `max_examples_per_split` truncates every split (for tests); don't reuse such a data_dir for runs.
     "tfds_dir" is never prepared: the folder must already hold a written dataset.
@@ -69,7 +71,7 @@ def build_dataset(
     if name == TFDS_DIR:
         return builder
     if builder.is_prepared():
-        current = builder.current_sources(manual_dir)
+        current = builder.current_sources(manual_dir) if isinstance(builder, OfflineBuilder) else None
         if current is not None:
             sources.check_fresh(builder, current)
     else:
@@ -214,7 +216,10 @@ def make_loader(
     # many batches), reshuffled every epoch (grain reseeds shuffle per repeat); num_epochs=None repeats forever.
     # pad_remainder (evaluation) pads the split to whole global batches with valid=False copies of record 0.
     per_process = length // count
-    dataset = grain.MapDataset.range(length)[index * per_process : (index + 1) * per_process]
+    dataset = grain.MapDataset.range(length)
+    if len(parts) > 1 and count > 1:  # joined splits: one fixed permutation, so every process gets some of each part
+        dataset = dataset.shuffle(seed=seed)
+    dataset = dataset[index * per_process : (index + 1) * per_process]
     if shuffle:
         dataset = dataset.shuffle(seed=seed)
     dataset = (

@@ -78,7 +78,7 @@ def logistic_predict(params: dict, features: np.ndarray) -> np.ndarray:
 def holdout_split(labels: np.ndarray, *, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(fit, held-out) indices: a seeded, per-class `fraction` held out (at least one example of every class with
     two or more)."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0]))  # (seed, 0): apart from few-shot draws' seeds
     fit, held = [], []
     for k in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == k))
@@ -88,9 +88,10 @@ def holdout_split(labels: np.ndarray, *, fraction: float, seed: int) -> tuple[np
     return np.sort(np.concatenate(fit)), np.sort(np.concatenate(held))
 
 
-def few_shot_indices(labels: np.ndarray, *, shots: int, seed: int) -> np.ndarray:
-    """`shots` examples of every class, drawn with `seed`; ValueError naming a class with fewer."""
-    rng = np.random.default_rng(seed)
+def few_shot_indices(labels: np.ndarray, *, shots: int, seed) -> np.ndarray:
+    """`shots` examples of every class, drawn with `seed` (an int or a tuple of ints, e.g. (run seed, shots, draw),
+    so draws of different runs are independent); ValueError naming a class with fewer."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
     chosen = []
     for k in np.unique(labels):
         members = np.flatnonzero(labels == k)

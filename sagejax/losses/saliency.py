@@ -139,6 +139,8 @@ def cam_mse(
 def to_grid(maps: jax.Array, grid: tuple[int, int], *, reduce_op: str = "mean") -> jax.Array:
     """(B, H, W) maps onto an (h, w) grid dividing them: each cell's mean (area downsampling) or max (a cell is
     fixated when any of its pixels is)."""
+    if reduce_op not in ("mean", "max"):
+        raise ValueError(f"reduce_op must be 'mean' or 'max', got {reduce_op!r}")
     maps = _to_float(maps)
     b, height, width = maps.shape
     h, w = grid

@@ -25,13 +25,14 @@ COTRAIN_DEFAULTS = {
 def make_loss(config):
     """NT-Xent (temperature τ) of the projections of two views, plus the attention term when its weights are set."""
     student.check_config(config)
+    teacher_targets = student.make_teacher_targets(config)
     if not config.temperature > 0:
         raise ConfigError(f"method.temperature must be > 0, got {config.temperature}")
 
     def loss_fn(model, batch, rng):
         if batch["image"].shape[0] < 2:
             raise ConfigError("NT-Xent needs at least 2 examples per batch (the other examples are the negatives)")
-        images, targets = student.views(config, batch, rng, 2)
+        images, targets = student.views(config, batch, rng, 2, teacher_targets)
         outputs = model(images)
         projection = student.require(outputs, "projection", "simclr")
         contrastive = losses.nt_xent(embeddings=projection, temperature=config.temperature)

@@ -3,13 +3,15 @@ the attention term, and what they predict for evaluators (embeddings, and attent
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from sagejax import losses
 from sagejax.augment import simclr
-from sagejax.errors import ConfigError, DataError
+from sagejax.errors import ConfigError, DataError, DataWarning
 from sagejax.models.tap import pool_embedding
 
 ATTENTION_DEFAULTS = dict(
@@ -17,7 +19,10 @@ ATTENTION_DEFAULTS = dict(
     nss_weight=0.0,  # β of −β·NSS(m^p, p^t)
     attention_map="teacher_saliency",  # the batch feature holding the target map m^t (written by sagejax.label)
     attention_fixations="teacher_fixations",  # ... and its fixations p^t
-    attention_masked=False,  # True: only examples whose map has mass count (co-training on human maps)
+    attention_masked=False,  # True: maps are expected on some examples only (co-training on human maps), so
+    # the first batch may hold empty ones; the attention term always averages over the views whose map has mass
+    teacher_workdir="",  # a trained teacher run: its maps are made inside the step instead of read from the batch
+    teacher_fixation_quantile=0.9,  # ... with fixations = each map's pixels at or above this quantile
 )
 DEFAULTS = {**simclr.VIEW_DEFAULTS, **ATTENTION_DEFAULTS}
 
@@ -34,6 +39,10 @@ def check_config(config) -> None:
     for key in ("jitter_p", "grayscale_p", "blur_p"):
         if not 0 <= config[key] <= 1:
             raise ConfigError(f"method.{key} must be a probability in [0, 1], got {config[key]}")
+    if config.jitter_strength < 0:
+        raise ConfigError(f"method.jitter_strength must be >= 0, got {config.jitter_strength}")
+    if len(config.blur_sigma) != 2:
+        raise ConfigError(f"method.blur_sigma must be a (low, high) range, got {config.blur_sigma!r}")
     low, high = config.blur_sigma
     if not 0 < low <= high:
         raise ConfigError(f"method.blur_sigma must be a range 0 < low <= high, got {tuple(config.blur_sigma)}")
@@ -42,27 +51,36 @@ def check_config(config) -> None:
 
 
 def check_batch(config, batch) -> None:
-    """The first training batch must hold the attention target: the features, a size that pools onto a grid, and
-    (unless masked) mass in every map."""
-    if not uses_attention(config):
+    """The first training batch must hold the attention target: the map and fixation features at the image's size,
+    and (unless masked) mass in every map; a masked (co-training) batch without any map warns. A teacher run inside
+    the step makes its own targets. (Whether the size pools onto the head's grid is checked when the step traces.)"""
+    if not uses_attention(config) or config.teacher_workdir:
         return
     for key in (config.attention_map, config.attention_fixations):
         if key not in batch:
             raise DataError(
                 f"method.attention_map/attention_fixations: the batch has no {key!r}; it has {sorted(batch)}"
             )
+    for field in ("attention_map", "attention_fixations"):
+        shape = np.shape(batch[config[field]])
+        if shape != batch["image"].shape[:3]:
+            raise DataError(
+                f"method.{field} {config[field]!r} is {shape[1:]} per example; the attention target must have the "
+                f"image's size {batch['image'].shape[1:3]}"
+            )
     target = np.asarray(batch[config.attention_map])
-    if target.shape != batch["image"].shape[:3]:
-        raise DataError(
-            f"method.attention_map {config.attention_map!r} is {target.shape[1:]} per example; the attention target "
-            f"must have the image's size {batch['image'].shape[1:3]}"
-        )
     empty = np.flatnonzero(target.reshape(len(target), -1).max(axis=1) == 0)
-    if len(empty) == len(target) or (len(empty) and not config.attention_masked):
+    if config.attention_masked and len(empty) == len(target):
+        warnings.warn(
+            f"method.attention_map {config.attention_map!r}: no example of the first batch has a map; co-training "
+            "needs some (check data.train_split and data.unannotated_splits)",
+            DataWarning,
+        )
+    elif len(empty) and not config.attention_masked:
         raise DataError(
             f"method.attention_map {config.attention_map!r}: maps with no mass at batch indices {empty[:16].tolist()} "
-            f"of the first batch ({len(empty)} of {len(target)})"
-            + ("" if config.attention_masked else "; a co-training method (attention_masked) skips such examples")
+            f"of the first batch ({len(empty)} of {len(target)}); a co-training method (attention_masked) skips such "
+            "examples"
         )
 
 
@@ -74,11 +92,32 @@ def view_settings(config) -> dict:
     }
 
 
-def views(config, batch, rng, count: int):
+def make_teacher_targets(config):
+    """None, or `targets(images) -> {"target", "fixations"}` from the frozen teacher of `config.teacher_workdir`,
+    computed as `sagejax.label` writes them (uint8 maps; top-quantile fixations), so a run with the teacher inside
+    its step trains on the same numbers as one on labels written with `--fixation_rule top_quantile`."""
+    if not (uses_attention(config) and config.teacher_workdir):
+        return None
+    from sagejax import label  # the labeler's teacher loading and map function
+    from sagejax.train.mesh import make_mesh
+
+    teacher = label.load_teacher(config.teacher_workdir, make_mesh({"data": -1}))
+
+    def targets(images):
+        maps, _, _ = label.teacher_maps(teacher, teacher.params, teacher.model_state, images)
+        fixations = label.top_quantile_fixations(maps, config.teacher_fixation_quantile)
+        return {"target": maps.astype(jnp.float32) / 255, "fixations": fixations}  # as the batch's features read
+
+    return targets
+
+
+def views(config, batch, rng, count: int, teacher_targets=None):
     """`count` SimCLR views of the batch's images stacked on the batch axis, and the attention targets moved with
-    each view ({} without an attention term)."""
+    each view ({} without an attention term): read from the batch, or made by `teacher_targets(images)`."""
     maps = {}
-    if uses_attention(config):
+    if teacher_targets is not None:
+        maps = teacher_targets(batch["image"])
+    elif uses_attention(config):
         maps = {"target": batch[config.attention_map], "fixations": batch[config.attention_fixations]}
     images, targets = [], []
     for key in jax.random.split(rng, count):
@@ -98,6 +137,17 @@ def attention_term(config, outputs, targets) -> tuple[jax.Array, dict]:
     if "attention" not in outputs:
         raise ConfigError("this method's attention term needs an attention head: set config.model.student.attention")
     log_prediction = outputs["attention"]
+    grid, size = log_prediction.shape[1:], targets["target"].shape[1:]
+    if grid == (1, 1):
+        raise ConfigError(
+            "the attention head's grid is 1x1 (the backbone's last feature map for these images), so its map is "
+            "constant and the attention term is 0: use a backbone or input size with a larger last feature map"
+        )
+    if size[0] % grid[0] or size[1] % grid[1]:
+        raise ConfigError(
+            f"method.attention_map is {size[0]}x{size[1]}, which does not pool onto the attention head's "
+            f"{grid[0]}x{grid[1]} grid (the sizes must divide)"
+        )
     where = jnp.max(targets["target"], axis=(1, 2)) > 0
     common = dict(log_prediction=log_prediction, target=targets["target"], fixations=targets["fixations"], where=where)
     term = losses.attention_loss(kld_weight=config.kld_weight, nss_weight=config.nss_weight, **common)
@@ -135,10 +185,12 @@ def predict(model, batch, config) -> dict:
 
 
 def panels(config, batch, count: int = 8) -> dict[str, np.ndarray]:
-    """The first training images, two views of each, and the attention target when there is one."""
-    first = {key: value[:count] for key, value in batch.items() if getattr(value, "ndim", 0) >= 1}
-    both = np.asarray(views(config, first, jax.random.key(0), 2)[0])
-    out = {"panels/image": np.asarray(first["image"]), "panels/view1": both[:count], "panels/view2": both[count:]}
-    if uses_attention(config):
-        out["panels/attention_target"] = np.asarray(first[config.attention_map])
+    """The first training images, two views of each, and the attention target when the batch holds one."""
+    images = batch["image"][:count]
+    first, second = (
+        simclr.simclr_view(key, images, **view_settings(config))[0] for key in jax.random.split(jax.random.key(0))
+    )
+    out = {"panels/image": np.asarray(images), "panels/view1": np.asarray(first), "panels/view2": np.asarray(second)}
+    if uses_attention(config) and config.attention_map in batch:
+        out["panels/attention_target"] = np.asarray(batch[config.attention_map][:count])
     return out

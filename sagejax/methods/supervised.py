@@ -15,9 +15,10 @@ ATTENTION_DEFAULTS = {**DEFAULTS, "kld_weight": 1.0, "nss_weight": 0.1}
 def make_loss(config):
     """Softmax cross-entropy of the backbone's logits on one view, plus the attention term when its weights are set."""
     student.check_config(config)
+    teacher_targets = student.make_teacher_targets(config)
 
     def loss_fn(model, batch, rng):
-        images, targets = student.views(config, batch, rng, 1)
+        images, targets = student.views(config, batch, rng, 1, teacher_targets)
         outputs = model(images)
         logits = outputs["logits"]
         ce = losses.softmax_cross_entropy(logits=logits, labels=batch["label"], label_smoothing=config.label_smoothing)

@@ -10,7 +10,9 @@ from sagejax.errors import ConfigError
 _OPTIMIZERS = ("sgd", "adam", "adamw", "lars")
 _SCHEDULES = ("constant", "cosine")
 _LR_SCALINGS = ("none", "linear", "sqrt")
-REFERENCE_BATCH = 256  # lr = optim.lr × (batch / 256) ("linear") or × sqrt(batch / 256) ("sqrt"), as SimCLR
+# lr = optim.lr × batch/256 ("linear", SimCLR's rule, whose ImageNet base is 0.3) or × sqrt(batch/256) ("sqrt"; SimCLR's
+# square-root rule 0.075·sqrt(batch) is this with optim.lr = 1.2)
+REFERENCE_BATCH = 256
 
 
 def adapted_parameters(params):

@@ -14,7 +14,9 @@ from sagejax.evaluate.evaluators.base import Evaluator
 class LinearProbeEvaluator(Evaluator):
     """Keys `<split>/ridge_accuracy`, `<split>/logistic_accuracy`, `<split>/ridge_<k>shot_accuracy` and
     `<split>/logistic_<k>shot_accuracy` (mean over `shot_seeds` draws), and the chosen `probe/ridge_lambda`,
-    `probe/logistic_l2` (full-data probes)."""
+    `probe/logistic_l2` of the full-data probes. Few-shot probes use fixed regularisation (`fewshot_ridge_lambda`,
+    `fewshot_logistic_l2`, as big_vision's few-shot evaluator), so a k-shot number uses k labels per class only.
+    Features are z-scored with the whole training split's statistics (no labels involved)."""
 
     DEFAULTS = dict(
         splits=("validation",),
@@ -22,23 +24,28 @@ class LinearProbeEvaluator(Evaluator):
         every_steps=0,
         batch_size=256,
         feature_key="embedding",  # the method's prediction the probes read
-        holdout_fraction=0.2,  # of train_split, per class, to choose the regularisation on
+        holdout_fraction=0.2,  # of train_split, per class, to choose the full probes' regularisation on
         ridge_lambdas=tuple(2.0**k for k in range(-6, 15, 2)),
         logistic_l2s=(1e-4, 1e-3, 1e-2, 1e-1),
         logistic_steps=100,  # full-batch L-BFGS steps
-        shots=(1, 5, 10, 25),  # few-shot probes: examples per class drawn from the fit part; () = none
+        shots=(1, 5, 10, 25),  # few-shot probes: examples per class; () = none
         shot_seeds=3,
+        fewshot_ridge_lambda=2.0**10,
+        fewshot_logistic_l2=1e-2,
     )
 
     def check_splits(self) -> None:
         super().check_splits()
-        if self.settings.train_split.split("[")[0] not in self.builder.info.splits:
+        s = self.settings
+        if s.train_split.split("[")[0] not in self.builder.info.splits:
             raise ConfigError(
-                f"config.evals.{self.name}.train_split {self.settings.train_split!r} is not a split of "
+                f"config.evals.{self.name}.train_split {s.train_split!r} is not a split of "
                 f"{self.builder.info.full_name} ({sorted(self.builder.info.splits)})"
             )
-        if not 0 < self.settings.holdout_fraction < 1:
-            raise ConfigError(f"config.evals.{self.name}.holdout_fraction must be in (0, 1)")
+        if not 0 < s.holdout_fraction < 1:
+            raise ConfigError(f"config.evals.{self.name}.holdout_fraction must be in (0, 1), got {s.holdout_fraction}")
+        if any(k < 1 for k in s.shots) or (s.shots and s.shot_seeds < 1):
+            raise ConfigError(f"config.evals.{self.name}: shots must be >= 1 and shot_seeds >= 1")
 
     def check_dataset(self, builder) -> None:
         if "label" not in builder.info.features:
@@ -65,50 +72,43 @@ class LinearProbeEvaluator(Evaluator):
         standardize = probes.Standardizer(train_x)
         train_x = standardize(train_x)
         fit, held = probes.holdout_split(train_y, fraction=s.holdout_fraction, seed=self.config.seed)
-        probes_by_name = {"": self._probes(train_x, train_y, fit, held, np.arange(len(train_y)), num_classes)}
+        lam, l2 = self._choose(train_x[fit], train_y[fit], train_x[held], train_y[held], num_classes)
+        fitted = {"": [self._fit(train_x, train_y, lam, l2, num_classes)]}
         for shots in s.shots:
-            draws = [
-                probes.few_shot_indices(train_y[fit], shots=shots, seed=self.config.seed + i)
-                for i in range(s.shot_seeds)
-            ]
-            probes_by_name[f"_{shots}shot"] = [
-                self._probes(train_x, train_y, fit[d], held, fit[d], num_classes) for d in draws
-            ]
-        metrics = {
-            "probe/ridge_lambda": probes_by_name[""]["ridge"][0],
-            "probe/logistic_l2": probes_by_name[""]["logistic"][0],
-        }
+            fitted[f"_{shots}shot"] = []
+            for draw in range(s.shot_seeds):
+                try:
+                    chosen = probes.few_shot_indices(train_y, shots=shots, seed=(self.config.seed, shots, draw))
+                except ValueError as error:
+                    raise ConfigError(f"config.evals.{self.name}.shots: {error}") from error
+                fit_args = (s.fewshot_ridge_lambda, s.fewshot_logistic_l2, num_classes)
+                fitted[f"_{shots}shot"].append(self._fit(train_x[chosen], train_y[chosen], *fit_args))
+        metrics = {"probe/ridge_lambda": float(lam), "probe/logistic_l2": float(l2)}
         for split in s.splits:
             x, y = self._features(state, split)
             x = standardize(x)
-            for suffix, fitted in probes_by_name.items():
+            for suffix, draws in fitted.items():
                 for kind, predict in (("ridge", probes.ridge_predict), ("logistic", probes.logistic_predict)):
-                    draws = fitted if isinstance(fitted, list) else [fitted]
-                    accuracy = np.mean([np.mean(predict(d[kind][1], x) == y) for d in draws])
+                    accuracy = np.mean([np.mean(predict(d[kind], x) == y) for d in draws])
                     metrics[f"{split}/{kind}{suffix}_accuracy"] = float(accuracy)
         return metrics, {}
 
-    def _probes(self, x, y, select_fit, select_held, final, num_classes) -> dict:
-        """{"ridge": (λ, weights), "logistic": (l2, params)}: each regulariser chosen by held-out accuracy of a probe
-        fit on `select_fit`, then refit on `final`."""
+    def _choose(self, x, y, held_x, held_y, num_classes) -> tuple[float, float]:
+        """The ridge λ and logistic l2 with the best held-out accuracy (ties: the stronger regularisation)."""
         s = self.settings
-
-        def held_accuracy(predictions):
-            return np.mean(predictions == y[select_held])
-
-        ridge = probes.ridge_weights(x[select_fit], y[select_fit], num_classes=num_classes, lambdas=s.ridge_lambdas)
-        scores = [held_accuracy(probes.ridge_predict(w, x[select_held])) for w in ridge]
-        lam = s.ridge_lambdas[int(np.argmax(scores))]
-        ridge_final = probes.ridge_weights(x[final], y[final], num_classes=num_classes, lambdas=[lam])[0]
-        fit_args = dict(num_classes=num_classes, steps=s.logistic_steps)
+        lambdas = sorted(s.ridge_lambdas, reverse=True)
+        ridge = probes.ridge_weights(x, y, num_classes=num_classes, lambdas=lambdas)
+        lam = lambdas[int(np.argmax([np.mean(probes.ridge_predict(w, held_x) == held_y) for w in ridge]))]
+        l2s = sorted(s.logistic_l2s, reverse=True)
         scores = [
-            held_accuracy(
-                probes.logistic_predict(
-                    probes.logistic_fit(x[select_fit], y[select_fit], l2=l2, **fit_args), x[select_held]
-                )
-            )
-            for l2 in s.logistic_l2s
+            np.mean(probes.logistic_predict(self._logistic(x, y, l2, num_classes), held_x) == held_y) for l2 in l2s
         ]
-        l2 = s.logistic_l2s[int(np.argmax(scores))]
-        logistic_final = probes.logistic_fit(x[final], y[final], l2=l2, **fit_args)
-        return {"ridge": (float(lam), ridge_final), "logistic": (float(l2), logistic_final)}
+        return lam, l2s[int(np.argmax(scores))]
+
+    def _logistic(self, x, y, l2, num_classes):
+        return probes.logistic_fit(x, y, num_classes=num_classes, l2=l2, steps=self.settings.logistic_steps)
+
+    def _fit(self, x, y, lam, l2, num_classes) -> dict:
+        """{"ridge": weights, "logistic": params} fit on (x, y) with the given regularisation."""
+        (ridge,) = probes.ridge_weights(x, y, num_classes=num_classes, lambdas=[lam])
+        return {"ridge": ridge, "logistic": self._logistic(x, y, l2, num_classes)}
