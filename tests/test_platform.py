@@ -65,7 +65,9 @@ def test_an_unknown_eval_split_or_type_is_named_before_training(data_dir, tmp_pa
     with pytest.raises(ValueError, match="unknown evaluator type 'retreival'"):
         common.evaluator("retreival")
     config = _config(data_dir)  # a saliency evaluation of a classifier: nothing predicts a density
-    config.evals.maps = common.evaluator("saliency", splits=("test",), map_key="saliency", fixations_key="")
+    config.evals.maps = common.evaluator(
+        "saliency", splits=("test",), map_key="saliency", fixations_key="", batch_size=32
+    )
     with pytest.raises(ValueError, match="evaluator 'maps' needs 'density' from the method's predict"):
         train_and_evaluate(config, str(tmp_path))
     assert not (tmp_path / "metrics.jsonl").exists()

@@ -1,6 +1,7 @@
 """SimCLR views on the device: each op against NumPy, the rates of the random ops, maps moving with the image."""
 
 import colorsys
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -12,6 +13,16 @@ from sagejax.augment import gaussian_blur, simclr
 LUMA = np.array([0.299, 0.587, 0.114])
 # Every random op off: the view is the image itself (a full crop reproduces the input exactly).
 OFF = dict(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip=False, jitter_p=0.0, grayscale_p=0.0, blur_p=0.0)
+
+
+@functools.cache
+def _jitted(settings: tuple):
+    return jax.jit(functools.partial(simclr.simclr_view, **dict(settings)))
+
+
+def _view(key, images, maps=None, **settings):
+    """simclr_view, jitted once per settings (as the step runs it; eager dispatch of its per-example ops is slow)."""
+    return _jitted(tuple(sorted(settings.items())))(key, images, maps)
 
 
 def _images(batch=4, size=16, channels=3, seed=0):
@@ -53,7 +64,7 @@ def test_jitter_order_is_a_uniform_permutation():
 def test_with_every_op_off_a_view_is_the_image_and_maps_pass_unchanged():
     x = _images()
     maps = {"t": jax.random.uniform(jax.random.key(1), (4, 8, 8))}
-    view, moved = simclr.simclr_view(jax.random.key(0), x, maps, **OFF)
+    view, moved = _view(jax.random.key(0), x, maps, **OFF)
     np.testing.assert_array_equal(view, x)
     np.testing.assert_array_equal(moved["t"], maps["t"])
 
@@ -62,12 +73,12 @@ def test_grayscale_and_blur_rates_and_the_blur_itself():
     n = 2000
     x = jnp.broadcast_to(_images(batch=1, size=8)[0], (n, 8, 8, 3))
     settings = {**OFF, "grayscale_p": 0.2}
-    view, _ = simclr.simclr_view(jax.random.key(0), x, **settings)
+    view, _ = _view(jax.random.key(0), x, **settings)
     is_gray = np.all(np.abs(np.asarray(view) - np.asarray(view)[..., :1]) < 1e-6, axis=(1, 2, 3))
     assert abs(is_gray.mean() - 0.2) < 3 * np.sqrt(0.2 * 0.8 / n)
     np.testing.assert_allclose(np.asarray(view)[is_gray][0, ..., 0], np.asarray(x[0]) @ LUMA, atol=1e-6)
     settings = {**OFF, "blur_p": 0.5, "blur_sigma": (1.0, 1.0)}
-    view, _ = simclr.simclr_view(jax.random.key(1), x, **settings)
+    view, _ = _view(jax.random.key(1), x, **settings)
     blurred = np.asarray(gaussian_blur(x[:1], sigma=1.0, kernel_size=simclr.blur_kernel_size(1.0, 8)))[0]
     is_blurred = np.all(np.abs(np.asarray(view) - blurred) < 1e-5, axis=(1, 2, 3))
     untouched = np.all(np.asarray(view) == np.asarray(x[0]), axis=(1, 2, 3))
@@ -78,7 +89,7 @@ def test_jitter_factors_follow_the_simclr_ranges():
     """Brightness alone (contrast/saturation/hue of a gray constant image do nothing): factor ~ U[1 − .8s, 1 + .8s]."""
     n, strength = 4000, 0.5
     x = jnp.full((n, 4, 4, 3), 0.25)
-    view, _ = simclr.simclr_view(jax.random.key(2), x, **{**OFF, "jitter_p": 1.0, "jitter_strength": strength})
+    view, _ = _view(jax.random.key(2), x, **{**OFF, "jitter_p": 1.0, "jitter_strength": strength})
     factor = np.asarray(view)[:, 0, 0, 0] / 0.25
     low, high = 1 - 0.8 * strength, 1 + 0.8 * strength
     assert factor.min() >= low - 1e-5 and factor.max() <= high + 1e-5
@@ -92,7 +103,7 @@ def test_maps_move_with_their_image_at_any_resolution():
     quarter = np.zeros((64, 4, 4), np.uint8)
     quarter[:, 0, 3] = 1  # the top-right cell
     settings = {**OFF, "crop_scale": (0.3, 1.0), "crop_ratio": (3 / 4, 4 / 3), "flip": True}
-    view, maps = simclr.simclr_view(jax.random.key(3), x, {"same": x[..., 0], "cell": jnp.asarray(quarter)}, **settings)
+    view, maps = _view(jax.random.key(3), x, {"same": x[..., 0], "cell": jnp.asarray(quarter)}, **settings)
     np.testing.assert_allclose(maps["same"], view[..., 0], atol=1e-6)
     flipped = np.asarray(view[:, 0, 0, 0] > view[:, 0, -1, 0])  # the ramp now falls from left to right
     has_cell = np.asarray(maps["cell"]).reshape(64, -1).max(axis=1) > 0
@@ -103,13 +114,13 @@ def test_maps_move_with_their_image_at_any_resolution():
 
 def test_views_are_keyed_per_example():
     x = _images(batch=6)
-    first, _ = simclr.simclr_view(jax.random.key(0), x)
-    again, _ = simclr.simclr_view(jax.random.key(0), x)
-    other, _ = simclr.simclr_view(jax.random.key(1), x)
+    first, _ = _view(jax.random.key(0), x)
+    again, _ = _view(jax.random.key(0), x)
+    other, _ = _view(jax.random.key(1), x)
     np.testing.assert_array_equal(first, again)
     assert np.all(np.abs(np.asarray(first) - np.asarray(other)).mean(axis=(1, 2, 3)) > 1e-3)
     changed = x.at[1:].set(0.5)  # example 0 sees the same view whatever its batch holds
-    np.testing.assert_array_equal(simclr.simclr_view(jax.random.key(0), changed)[0][0], first[0])
+    np.testing.assert_array_equal(_view(jax.random.key(0), changed)[0][0], first[0])
 
 
 def test_bad_settings_are_named():

@@ -43,8 +43,11 @@ def labels(data_dir, tmp_path_factory):
 
 
 def _config(variant, data_dir, labels=""):
+    """The smoke config, evaluated once at the end on the first 128 images of each split."""
     config = student_configs.get_config(f"{variant},smoke" + (f",labels={labels}" if labels else ""))
     config.data.data_dir = data_dir
+    config.evals.linear_probe.update(train_split="train[:128]", splits=("validation[:128]",), every_steps=0)
+    config.evals.attention_alignment.update(splits=("validation[:128]",), every_steps=0)
     return config
 
 
@@ -55,10 +58,10 @@ def _train_rows(workdir):
 
 def test_simclr_attn_trains_on_teacher_maps_and_reports_probe_and_alignment(data_dir, labels, tmp_path):
     results = train_and_evaluate(_config("simclr_attn", data_dir, labels), str(tmp_path))
-    for key in ("validation/logistic_accuracy", "validation/ridge_1shot_accuracy", "probe/ridge_lambda"):
+    for key in ("validation[:128]/logistic_accuracy", "validation[:128]/ridge_1shot_accuracy", "probe/ridge_lambda"):
         assert np.isfinite(results[f"eval/linear_probe/{key}"])
     for key in ("NSS", "sAUC", "centre_bias/NSS", "uniform/KLD"):
-        assert np.isfinite(results[f"eval/attention_alignment/validation/{key}"])
+        assert np.isfinite(results[f"eval/attention_alignment/validation[:128]/{key}"])
     rows = _train_rows(tmp_path)
     # every example has a map; only views whose crop misses all of it are left out of the attention term
     assert np.mean([row["train/attention_examples"] for row in rows]) > 0.8
@@ -68,7 +71,7 @@ def test_simclr_attn_trains_on_teacher_maps_and_reports_probe_and_alignment(data
 
 def test_cotrain_counts_the_human_maps_of_train_only(data_dir, tmp_path):
     results = train_and_evaluate(_config("simclr_cotrain", data_dir), str(tmp_path))
-    assert np.isfinite(results["eval/linear_probe/validation/logistic_accuracy"])
+    assert np.isfinite(results["eval/linear_probe/validation[:128]/logistic_accuracy"])
     fractions = [row["train/attention_examples"] for row in _train_rows(tmp_path)]
     assert 0 < np.mean(fractions) < 0.35  # 500 of the 4,500 joined examples have maps
 
@@ -76,6 +79,7 @@ def test_cotrain_counts_the_human_maps_of_train_only(data_dir, tmp_path):
 def test_an_attention_run_without_teacher_maps_stops_before_training(data_dir, tmp_path):
     config = _config("simclr_attn", data_dir)
     config.data.train_dir = ""  # the raw unlabeled split: no teacher_saliency
+    del config.evals.linear_probe  # (nothing to evaluate: the run stops first)
     with pytest.raises(ValueError, match="the batch has no 'teacher_saliency'"):
         train_and_evaluate(config, str(tmp_path))
     assert not (tmp_path / "checkpoints").exists() or not any((tmp_path / "checkpoints").iterdir())
