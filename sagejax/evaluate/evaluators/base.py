@@ -36,15 +36,18 @@ class Evaluator:
 
     def check_splits(self) -> None:
         """Every configured split must exist in the evaluator's dataset."""
-        known = set(self.builder.info.splits)
         if not self.settings.splits:
             raise ConfigError(f"config.evals.{self.name}.splits is empty")
-        missing = [split for split in self.settings.splits if split.split("[")[0] not in known]
+        missing = self.unknown_splits(self.settings.splits)
         if missing:
             raise ConfigError(
                 f"config.evals.{self.name}.splits has {missing}, not splits of {self.builder.info.full_name} "
-                f"({sorted(known)})"
+                f"({sorted(self.builder.info.splits)})"
             )
+
+    def unknown_splits(self, splits) -> list[str]:
+        """The names of `splits` (slices such as "train[:500]" allowed) that the dataset does not have."""
+        return [split for split in splits if split.split("[")[0] not in self.builder.info.splits]
 
     def check_dataset(self, builder) -> None:
         """Raises naming what the dataset lacks for this evaluator (override per type)."""

@@ -37,7 +37,7 @@ class LinearProbeEvaluator(Evaluator):
     def check_splits(self) -> None:
         super().check_splits()
         s = self.settings
-        if s.train_split.split("[")[0] not in self.builder.info.splits:
+        if self.unknown_splits([s.train_split]):
             raise ConfigError(
                 f"config.evals.{self.name}.train_split {s.train_split!r} is not a split of "
                 f"{self.builder.info.full_name} ({sorted(self.builder.info.splits)})"
