@@ -106,6 +106,7 @@ def data(**fields) -> ml_collections.ConfigDict:
         train_exclude_attack_types=(),  # attack types left out of training (leave-one-out protocols)
         unannotated_splits=(),  # parts of a joined train_split ("train+unlabeled") whose maps read as zeros
         num_classes=10,
+        validation_fraction=0.0,  # saliency_csv: hold out this stratified part of train.csv as `validation`
         train_dir="",  # a TFDS folder (e.g. written by sagejax.label) to train on; "" = the dataset above
         saliency_feature="saliency",  # the training feature methods read as the batch's "saliency"
         augment="",  # "" | "crop_flip" | "flip": joint geometric augmentation of images and maps, on device

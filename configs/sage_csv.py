@@ -6,13 +6,18 @@ The folder MANUAL_DIR holds `train.csv` (and `test.csv`, any `<split>.csv`) with
       --config.data.manual_dir=/path/to/folder --config.data.num_classes=2
 Variants: a method (xent, xent_aug, cyborg, sage, sage_inverted), a backbone (resnet50 at 224², vit_b16 at 224²
 with cuDNN-friendly average pooling, or resnet18_32 for 32² inputs), `pad=LABEL` to report APCER/BPCER with the
-class named LABEL (a label of the CSV, e.g. `pad=attack` or `pad=1`) as the attack class. Training uses a joint
+class named LABEL (a label of the CSV, e.g. `pad=attack` or `pad=1`) as the attack class, `validation=csv` to score
+the folder's validation.csv (for sagejax.sweep) or `validation=0.1` to hold out a seeded, stratified 10 % of
+train.csv as the `validation` split instead. Training uses a joint
 random-resized crop and flip of images and saliency maps (`--config.data.augment=""` turns it off). Each user
 dataset needs its own --config.data.data_dir (the built copy lives there). Time: dominated by the backbone
 (see BENCHMARKS.md).
 """
 
+import ml_collections
+
 from configs import common, sage_decoy
+from sagejax.errors import ConfigError
 
 BACKBONES = {
     "resnet50": ("resnet50", {"stem": "imagenet"}, "rgb_224"),
@@ -22,8 +27,10 @@ BACKBONES = {
 
 
 def get_config(arg: str | None = None):
-    """Variants, comma separated: a method, a backbone, optional `pad=LABEL`."""
-    arg = common.parse_arg(arg, choices={"method": sage_decoy.METHODS, "backbone": tuple(BACKBONES)}, pad="")
+    """Variants, comma separated: a method, a backbone, optional `pad=LABEL`, `validation=csv|FRACTION`."""
+    arg = common.parse_arg(
+        arg, choices={"method": sage_decoy.METHODS, "backbone": tuple(BACKBONES)}, pad="", validation=""
+    )
     config = sage_decoy.get_config(arg.method)
     name, kwargs, builder_config = BACKBONES[arg.backbone]
     config.data = common.data(
@@ -39,7 +46,25 @@ def get_config(arg: str | None = None):
         config.method.blur_kernel_size = 25 if builder_config == "rgb_224" else 13
     config.optim = common.optim(name="sgd", lr=0.05, weight_decay=5e-5, warmup_steps=200)
     config.train = common.train(steps=5000, batch_size=128, log_every_steps=100, checkpoint_every_steps=1000)
+    config.evals = ml_collections.ConfigDict()
     config.evals.classification = common.evaluator(
         "classification", splits=("test",), every_steps=1000, attack_label=arg.pad
     )
+    if arg.validation:
+        if arg.validation != "csv":
+            config.data.validation_fraction = _fraction(arg.validation)
+        config.evals.validation = common.evaluator(
+            "classification", splits=("validation",), every_steps=1000, attack_label=arg.pad
+        )
     return config
+
+
+def _fraction(text: str) -> float:
+    """The `validation=FRACTION` variant as a float in (0, 1)."""
+    try:
+        fraction = float(text)
+    except ValueError:
+        fraction = -1.0
+    if not 0 < fraction < 1:
+        raise ConfigError(f"config variant validation={text!r}: expected 'csv' or a fraction in (0, 1)")
+    return fraction

@@ -3,8 +3,9 @@ r"""SAGE and its baselines on Decoy MNIST (real digits with a class-coded decoy)
 Run (default = SAGE, ResNet-18 of width 16 with the ImageNet stem, gray-swatch decoy):
   python -m sagejax.main --config configs/sage_decoy.py --workdir workdirs/sage_decoy
 Variants: `:xent`, `:xent_aug`, `:cyborg`, `:sage`, `:sage_inverted`; add `,texture` for the
-high-frequency decoy, `,small_stem` for the 32×32-stem ResNet-18 (about 4× slower on CPU) and
-`,vit` for ViT-tiny, e.g. `--config configs/sage_decoy.py:xent,texture`.
+high-frequency decoy, `,none` for the same digits without any decoy (the clean-data reference), `,small_stem`
+for the 32×32-stem ResNet-18 (about 4× slower on CPU) and `,vit` for ViT-tiny, e.g.
+`--config configs/sage_decoy.py:xent,texture`.
 `,teacher_maps` trains on a saliency teacher's maps instead of the built-in ones: train the teacher on 500
 annotated images and label the train split first (README, "Teacher maps for SAGE"):
   python -m sagejax.main --config configs/teacher_unet.py:decoy --workdir workdirs/teacher_decoy
@@ -27,7 +28,7 @@ def get_config(arg: str | None = None):
     """Variants, comma separated: a method, a decoy family, optional `small_stem`, `vit`, `teacher_maps`, `smoke`."""
     arg = common.parse_arg(
         arg,
-        choices={"method": METHODS, "family": ("swatch", "texture")},
+        choices={"method": METHODS, "family": ("swatch", "texture", "none")},
         small_stem=False,
         vit=False,
         teacher_maps=False,
@@ -47,7 +48,11 @@ def get_config(arg: str | None = None):
     config.optim = common.optim()
     config.train = common.train(steps=400, batch_size=64, log_every_steps=50, checkpoint_every_steps=200)
     config.evals = ml_collections.ConfigDict()
-    config.evals.classification = common.evaluator("classification", splits=("test", "test_clean"), every_steps=200)
+    # Settings are chosen on `validation` (sagejax.sweep); `test` is scored once, at the end.
+    config.evals.validation = common.evaluator(
+        "classification", splits=("validation", "validation_clean"), every_steps=200
+    )
+    config.evals.classification = common.evaluator("classification", splits=("test", "test_clean"), every_steps=0)
     config.mesh = common.mesh()
     if arg.teacher_maps:
         config.data.train_dir = TEACHER_LABELS.format(family=arg.family)

@@ -1,6 +1,7 @@
 """Data layer: Decoy MNIST and CSV builders (array_record, no TensorFlow) and the grain loader."""
 
 import csv
+import dataclasses
 import hashlib
 import os
 
@@ -8,8 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sagejax.data import SaliencyCsvConfig, build_dataset, get_builder, make_loader, to_model_inputs
+from configs import sage_decoy
+from sagejax.data import SaliencyCsvConfig, build_dataset, get_builder, iterators, make_loader, saliency_csv
 from sagejax.data import decoy_mnist as dm
+from sagejax.data.device import to_model_inputs
 from sagejax.errors import DataError, DataWarning
 
 
@@ -41,12 +44,31 @@ def swatch(tmp_path_factory):
 # ----------------------------------------------------------------------------- Decoy MNIST
 
 
-def test_decoy_splits_are_stratified_4000_1000(swatch):
+def test_decoy_splits_are_stratified_3500_500_1000(swatch):
     splits = swatch.info.splits
-    assert (splits["train"].num_examples, splits["test"].num_examples) == (4000, 1000)
-    assert splits["test_clean"].num_examples == 1000
-    labels = [ex["label"] for ex in _examples(swatch, "test")]
-    assert np.bincount(labels, minlength=10).tolist() == [100] * 10
+    sizes = {name: splits[name].num_examples for name in ("train", "validation", "test")}
+    assert sizes == {"train": 3500, "validation": 500, "test": 1000}
+    assert splits["test_clean"].num_examples == 1000 and splits["validation_clean"].num_examples == 500
+    for split, per_class in (("test", 100), ("validation", 50)):
+        labels = [ex["label"] for ex in _examples(swatch, split)]
+        assert np.bincount(labels, minlength=10).tolist() == [per_class] * 10
+
+
+def test_decoy_validation_is_held_out_from_train_with_a_random_decoy(swatch):
+    """Validation digits are none of train's or test's; their decoy is random as in test, and absent in the clean
+    copy of the same digits."""
+    corners = _corner_mask(28, dm.SWATCH_SIZE)
+
+    def digits(split):
+        return {_digest(np.where(corners, 0, ex["image"][..., 0])) for ex in _examples(swatch, split)}
+
+    validation = digits("validation")
+    assert not validation & digits("train") and not validation & digits("test")
+    assert validation == digits("validation_clean")
+    examples = _examples(swatch, "validation")
+    shades, labels = np.array([[ex["swatch_shade"], ex["label"]] for ex in examples]).T
+    assert np.mean(shades == 255 - 25 * labels) < 0.3  # about 10 %: the decoy does not give the label away
+    assert all(ex["swatch_shade"] == -1 for ex in _examples(swatch, "validation_clean"))
 
 
 def test_decoy_train_swatch_shade_is_255_minus_25_label(swatch):
@@ -110,7 +132,7 @@ def test_decoy_is_never_salient_even_over_strokes(decoy):
 
 def test_decoy_build_is_deterministic(tmp_path):
     first, second = (build_dataset("decoy_mnist", data_dir=str(tmp_path / d), max_examples_per_split=100) for d in "ab")
-    for split in ("train", "test", "test_clean"):
+    for split in ("train", "validation", "validation_clean", "test", "test_clean"):
         a, b = _examples(first, split), _examples(second, split)
         assert len(a) == len(b) == 100
         for x, y in zip(a, b):
@@ -292,6 +314,27 @@ def test_saliency_csv_build_refuses_changed_sources(tmp_path, csv_folder):
         build_dataset("saliency_csv", data_dir=out, config=_fixture_config(csv_folder, size=8))
 
 
+def test_saliency_csv_carves_a_stratified_seeded_validation_split(tmp_path, csv_folder):
+    rows = [[f"img/{i % 5}.png", label, ""] for label in ("cat", "dog") for i in range(10)]
+    _write_csv(csv_folder / "train.csv", rows)
+    config = saliency_csv.with_validation("gray_32", 0.2)
+    assert (config.name, config.validation_fraction, config.shape) == ("gray_32_val0p2", 0.2, (32, 32))
+    config = dataclasses.replace(config, csv_dir=str(csv_folder))
+    with pytest.warns(DataWarning):  # the fixture's images repeat within train
+        builder = build_dataset("saliency_csv", data_dir=str(tmp_path / "out"), config=config)
+    sizes = {name: info.num_examples for name, info in builder.info.splits.items()}
+    assert sizes == {"train": 16, "validation": 4, "test": 2}
+    assert sorted(ex["label"] for ex in _examples(builder, "validation")) == [0, 0, 1, 1]  # 2 of each label's 10
+    csvs = saliency_csv.read_csv(csv_folder / "train.csv")
+    first = saliency_csv.carve_validation(csvs, fraction=0.2, seed=0)
+    assert first == saliency_csv.carve_validation(csvs, fraction=0.2, seed=0)
+    assert first != saliency_csv.carve_validation(csvs, fraction=0.2, seed=1)
+    assert sorted(r.line for part in first for r in part) == [r.line for r in csvs]  # a partition of train.csv
+    _write_csv(csv_folder / "validation.csv", rows[:2])
+    with pytest.raises(DataError, match="validation.csv and the config also carves validation_fraction=0.2"):
+        build_dataset("saliency_csv", data_dir=str(tmp_path / "other"), config=config)
+
+
 def test_saliency_csv_reads_wide_grayscale_by_bit_depth(tmp_path):
     values = np.arange(16 * 16, dtype=np.uint16).reshape(16, 16) * 257  # 16-bit gray 0, 257, ..., 65535
     Image.fromarray(values).save(tmp_path / "g16.png")
@@ -463,3 +506,10 @@ def test_a_tfds_catalogue_dataset_loads_through_the_same_path(tmp_path, monkeypa
         )
     with pytest.raises(ValueError, match="unknown dataset 'cifar11'.*or a TFDS catalogue name"):
         get_builder("cifar11", data_dir=str(tmp_path))
+
+
+def test_validation_fraction_is_refused_for_datasets_with_their_own_splits():
+    config = sage_decoy.get_config("smoke")
+    config.data.validation_fraction = 0.1
+    with pytest.raises(ValueError, match="carves validation from train.csv of saliency_csv only; 'decoy_mnist'"):
+        iterators.build(config.data)

@@ -52,18 +52,21 @@ def test_sage_loss_is_ce_plus_weighted_js_and_triplet():
     ce = losses.softmax_cross_entropy(logits=out["x"]["logits"], labels=batch["label"])
     js = losses.js_divergence(logits_a=out["x"]["logits"], logits_b=out["x_keep"]["logits"], temperature=3.0)
     js += losses.js_divergence(logits_a=out["x_blur"]["logits"], logits_b=out["x_degrade"]["logits"], temperature=3.0)
-    triplet = losses.triplet_margin(
+    hinges = losses.triplet_margin(
         anchor=out["x"]["embedding"],
         positive=out["x_keep"]["embedding"],
         negative=out["x_degrade"]["embedding"],
         margin=config.margin,
+        reduction="none",
     )
+    triplet = hinges.mean()
     expected = ce + 0.7 * 9.0 * js + 1.3 * triplet
     # One pass over the stacked views vs four separate passes: convolutions of other batch sizes round
     # differently (~1e-7 in the logits, CPU-model dependent), hence an absolute floor for the small terms.
     np.testing.assert_allclose(loss, expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(metrics["js"], 9.0 * js, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(metrics["triplet"], triplet, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(metrics["triplet_active"], np.mean(hinges > 1e-6), atol=1 / len(hinges))
 
 
 def test_sage_inverted_saliency_equals_sage_on_the_complement_map():

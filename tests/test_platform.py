@@ -51,9 +51,11 @@ def test_two_evaluators_run_at_their_own_cadence_and_are_both_logged(data_dir, t
     config.evals.classification.update(splits=("test",), every_steps=2)
     config.evals.clean = common.evaluator("classification", splits=("test_clean",), every_steps=0, batch_size=16)
     results = train_and_evaluate(config, str(tmp_path))
-    assert set(results) == {"eval/classification/test/accuracy", "eval/clean/test_clean/accuracy"}
+    validation = {"eval/validation/validation/accuracy", "eval/validation/validation_clean/accuracy"}
+    assert set(results) == {"eval/classification/test/accuracy", "eval/clean/test_clean/accuracy"} | validation
     eval_steps = {key: [row["step"] for row in _rows(tmp_path) if key in row] for key in results}
     assert eval_steps["eval/classification/test/accuracy"] == [2, 4, 6]
+    assert eval_steps["eval/validation/validation/accuracy"] == [3, 6]  # the config's own, every 3 steps here
     assert eval_steps["eval/clean/test_clean/accuracy"] == [6]  # every_steps=0: only at the end
 
 

@@ -74,7 +74,8 @@ def _flat(tree, prefix=""):
 
 def test_run_writes_config_metrics_tensorboard_and_checkpoints(data_dir, tmp_path):
     results = train_and_evaluate(_config(data_dir), str(tmp_path))
-    assert set(results) == {"eval/classification/test/accuracy", "eval/classification/test_clean/accuracy"}
+    splits = {"classification": ("test", "test_clean"), "validation": ("validation", "validation_clean")}
+    assert set(results) == {f"eval/{name}/{split}/accuracy" for name, pair in splits.items() for split in pair}
     assert all(0.0 <= v <= 1.0 for v in results.values())
     info = json.loads((tmp_path / "config.json").read_text())
     assert info["config"]["method"]["name"] == "sage"
@@ -308,6 +309,17 @@ def test_user_csv_dataset_trains_and_reports_pad_rates(tmp_path):
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert saved["step"] == 2 and saved[f"{prefix}auroc"] == results[f"{prefix}auroc"]
     assert "| classification/test |" in (tmp_path / "run" / "results.md").read_text()
+
+
+def test_user_csv_validation_split_is_carved_from_train_and_scored(tmp_path):
+    config = _csv_config(tmp_path, "xent,resnet18_32,validation=0.5")
+    config.evals.validation.update(batch_size=8, every_steps=100)
+    results = train_and_evaluate(config, str(tmp_path / "run"))
+    assert "eval/validation/validation/accuracy" in results
+    splits = data.build(config.data).info.splits
+    assert (splits["train"].num_examples, splits["validation"].num_examples) == (8, 8)
+    with pytest.raises(ValueError, match=r"validation='2': expected 'csv' or a fraction in \(0, 1\)"):
+        sage_csv.get_config("xent,validation=2")
 
 
 def test_num_classes_mismatch_is_named(tmp_path):

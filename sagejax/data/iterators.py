@@ -7,6 +7,7 @@ import os
 
 import ml_collections
 
+from sagejax.data import saliency_csv
 from sagejax.data.pipeline import TFDS_DIR, build_dataset, make_loader
 from sagejax.errors import ConfigError
 
@@ -31,7 +32,16 @@ def _source(name: str, builder_config, data_dir: str) -> dict:
 
 
 def _dataset_source(data_config) -> dict:
-    return _source(data_config.name, data_config.builder_config, data_config.data_dir)
+    """The builder arguments of `config.data`; `validation_fraction` > 0 carves `validation` from a CSV's train."""
+    builder_config, fraction = data_config.builder_config, data_config.get("validation_fraction", 0.0)
+    if fraction:
+        if data_config.name != "saliency_csv":
+            raise ConfigError(
+                f"config.data.validation_fraction={fraction} carves validation from train.csv of saliency_csv only; "
+                f"{data_config.name!r} has its own splits"
+            )
+        builder_config = saliency_csv.with_validation(builder_config, fraction)
+    return _source(data_config.name, builder_config, data_config.data_dir)
 
 
 def build(data_config):

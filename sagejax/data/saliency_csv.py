@@ -25,16 +25,21 @@ ASPECT_TOLERANCE = 0.02  # relative aspect-ratio difference between a map and it
 
 @dataclasses.dataclass(eq=False, kw_only=True)
 class SaliencyCsvConfig(tfds.core.BuilderConfig):
-    """Output size (int, or (H, W)), channels (1 | 3), CSV folder (else manual_dir), fixed label names."""
+    """Output size (int, or (H, W)), channels (1 | 3), CSV folder (else manual_dir), fixed label names, and the
+    fraction of train.csv held out as the `validation` split when there is no validation.csv (0 = none)."""
 
     size: int | tuple[int, int] = 224
     channels: int = 3
     csv_dir: str | None = None
     label_names: tuple[str, ...] | None = None
+    validation_fraction: float = 0.0
+    validation_seed: int = 0
 
     def __post_init__(self):
         if self.channels not in (1, 3):
             raise DataError(f"channels must be 1 or 3, got {self.channels!r}")
+        if not 0 <= self.validation_fraction < 1:
+            raise DataError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
         if min(self.shape) <= 0:
             raise DataError(f"size must be positive, got {self.size!r}")
 
@@ -110,6 +115,30 @@ def warn_repeated_images(splits: dict[str, list[CsvRow]]) -> None:
                 f"{train[shared[0]].where}); {name} is not held out from training",
                 DataWarning,
             )
+
+
+def carve_validation(rows: list[CsvRow], *, fraction: float, seed: int) -> tuple[list[CsvRow], list[CsvRow]]:
+    """(train, validation): a seeded `fraction` of each label's rows held out, both in CSV order."""
+    rng = np.random.default_rng(seed)
+    held_out = set()
+    for label in sorted_labels(row.label for row in rows):
+        members = [i for i, row in enumerate(rows) if row.label == label]
+        held_out.update(rng.permutation(members)[: round(len(members) * fraction)].tolist())
+    if len(held_out) in (0, len(rows)):
+        raise DataError(f"validation_fraction={fraction} of {len(rows)} train.csv rows leaves an empty split")
+    return [r for i, r in enumerate(rows) if i not in held_out], [r for i, r in enumerate(rows) if i in held_out]
+
+
+def with_validation(config_name: str, fraction: float) -> "SaliencyCsvConfig":
+    """The predefined config `config_name` holding out `fraction` of train.csv as `validation` (its own build
+    folder, `<config_name>_val<fraction>`)."""
+    wanted = config_name or SaliencyCsv.DEFAULT_CONFIG_NAME
+    base = next((c for c in SaliencyCsv.BUILDER_CONFIGS if c.name == wanted), None)
+    if base is None:
+        known = [c.name for c in SaliencyCsv.BUILDER_CONFIGS]
+        raise DataError(f"unknown saliency_csv config {config_name!r}; known: {known}")
+    name = f"{base.name}_val{fraction:g}".replace(".", "p")
+    return dataclasses.replace(base, name=name, validation_fraction=fraction)
 
 
 def sorted_labels(labels) -> list[str]:
@@ -240,13 +269,30 @@ class SaliencyCsv(OfflineBuilder):
         folder = cfg.csv_dir or manual_dir
         return pathlib.Path(folder).expanduser() if folder else None
 
-    def _read_splits(self, folder: pathlib.Path) -> dict[str, list[CsvRow]]:
+    def _read_csvs(self, folder: pathlib.Path) -> dict[str, list[CsvRow]]:
         return {path.stem: read_csv(path) for path in sorted(folder.glob("*.csv"))}
 
+    def _carve(self, folder: pathlib.Path, csvs: dict[str, list[CsvRow]]) -> dict[str, list[CsvRow]]:
+        """The splits of the CSVs, with `validation` carved from train when the config asks for it."""
+        splits = dict(csvs)
+        fraction = self.builder_config.validation_fraction
+        if fraction and "validation" in splits:
+            raise DataError(
+                f"{folder} has a validation.csv and the config also carves validation_fraction={fraction} from "
+                "train.csv; use one of the two"
+            )
+        if fraction and "train" in splits:
+            splits["train"], splits["validation"] = carve_validation(
+                splits["train"], fraction=fraction, seed=self.builder_config.validation_seed
+            )
+        return splits
+
     def _sources(self, folder: pathlib.Path, splits: dict[str, list[CsvRow]]) -> dict[str, str]:
-        """Each CSV's contents, the sizes and times of the files it lists, and the builder config."""
+        """Each CSV's contents, the sizes and times of the files it lists, and the builder config (`splits` = the
+        CSVs as read, before any carving)."""
         cfg = self.builder_config
-        out = {"builder config": repr((cfg.shape, cfg.channels, cfg.label_names))}
+        carve = (cfg.validation_fraction, cfg.validation_seed) if cfg.validation_fraction else ()
+        out = {"builder config": repr((cfg.shape, cfg.channels, cfg.label_names) + carve)}
         for name, rows in splits.items():
             out[f"{name}.csv"] = sources.content_digest(folder / f"{name}.csv")
             files = [path for row in rows for path in (row.image, row.saliency) if path is not None]
@@ -255,11 +301,12 @@ class SaliencyCsv(OfflineBuilder):
 
     def current_sources(self, manual_dir) -> dict[str, str] | None:
         folder = self._folder(manual_dir)
-        return self._sources(folder, self._read_splits(folder)) if folder else None
+        return self._sources(folder, self._read_csvs(folder)) if folder else None
 
     def _split_generators(self, dl_manager):
         folder = self._folder(None) or pathlib.Path(dl_manager.manual_dir)
-        splits = self._read_splits(folder)
+        csvs = self._read_csvs(folder)
+        splits = self._carve(folder, csvs)
         if "train" not in splits:
             raise DataError(f"{folder}: no train.csv (found {sorted(splits)})")
         for name in splits:
@@ -278,7 +325,7 @@ class SaliencyCsv(OfflineBuilder):
         if cfg.label_names is None:
             self.info.features["label"].names = label_names
         self.info.features["attack_type"].names = [NO_ATTACK, *sorted(attacks)]
-        sources.record(self, self._sources(folder, splits))
+        sources.record(self, self._sources(folder, csvs))
         return {name: self._generate_examples(rows) for name, rows in splits.items()}
 
     def _generate_examples(self, rows):

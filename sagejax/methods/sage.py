@@ -55,7 +55,7 @@ def forward_views(model, batch, rng, config):
     }, n
 
 
-def triplet_term(config, out, *, anchor):
+def triplet_term(config, out, *, anchor, reduction="mean"):
     """The triplet on `forward_views` outputs: `anchor` (z), positive z~, negative z~' (config margin, distance)."""
     return losses.triplet_margin(
         anchor=anchor,
@@ -64,6 +64,7 @@ def triplet_term(config, out, *, anchor):
         margin=config.margin,
         distance=config.distance,
         batch_hard=config.batch_hard,
+        reduction=reduction,
     )
 
 
@@ -96,9 +97,12 @@ def make_loss(config):
         js_args = dict(temperature=config.temperature, t2_scale=config.t2_scale)
         js = losses.js_divergence(logits_a=anchor_logits, logits_b=out["x_keep"]["logits"], **js_args)
         js += losses.js_divergence(logits_a=blur_logits, logits_b=out["x_degrade"]["logits"], **js_args)
-        triplet = triplet_term(config, out, anchor=anchor_z)
+        hinges = triplet_term(config, out, anchor=anchor_z, reduction="none")
+        triplet = jnp.mean(hinges)
         loss = ce + config.w_js * js + config.w_tri * triplet
         accuracy = jnp.mean(jnp.argmax(out["x"]["logits"], -1) == labels)
-        return loss, {"ce": ce, "js": js, "triplet": triplet, "accuracy": accuracy}
+        # triplet_active: the fraction of triplets inside the margin, i.e. the ones that still give a gradient.
+        metrics = {"ce": ce, "js": js, "triplet": triplet, "triplet_active": jnp.mean(hinges > 0)}
+        return loss, {**metrics, "accuracy": accuracy}
 
     return loss_fn
