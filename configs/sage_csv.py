@@ -31,7 +31,7 @@ def get_config(arg: str | None = None):
     arg = common.parse_arg(
         arg, choices={"method": sage_decoy.METHODS, "backbone": tuple(BACKBONES)}, pad="", validation=""
     )
-    config = sage_decoy.get_config(arg.method)
+    config = sage_decoy.get_config(f"{arg.method},defaults")  # the methods' DEFAULTS, not Decoy MNIST's choice
     name, kwargs, builder_config = BACKBONES[arg.backbone]
     config.data = common.data(
         name="saliency_csv",

@@ -178,8 +178,8 @@ def _format(value) -> str:
 
 def point_name(base, point: dict) -> str:
     """The run folder of a point: its keys whose value differs from `base`, as k=v joined by ',' ('base' if none)."""
-    changed = [(k, v) for k, v in point.items() if _as_config_value(_get(base, k), v) != _get(base, k)]
-    return ",".join(f"{k}={_format(v)}" for k, v in changed) or "base"
+    typed = {k: _as_config_value(_get(base, k), v) for k, v in point.items()}  # 10 and 10.0 name one run
+    return ",".join(f"{k}={_format(v)}" for k, v in typed.items() if v != _get(base, k)) or "base"
 
 
 def check_selection(base, select: str) -> tuple[str, str, str]:
@@ -378,6 +378,9 @@ def sweep(
         if i % process_count == process_index and finished_results(run, workdir) is None:
             logging.warning("sweep: training %s seed %d (%d of %d)", run["point"], run["seed"], i + 1, len(runs))
             train_and_evaluate(run["config"], run_dir(workdir, run))
+            if finished_results(run, workdir) is None:  # SIGTERM: the run saved and stopped, so does the sweep
+                print(f"sweep stopped in {run_dir(workdir, run)} (checkpoint saved); rerun the command to continue")
+                return None
     results = [finished_results(run, workdir) for run in runs]
     missing = [f"{run['point']}/seed{run['seed']}" for run, result in zip(runs, results) if result is None]
     if missing:

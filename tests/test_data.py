@@ -475,8 +475,8 @@ def test_loader_errors_are_clear(swatch, tmp_path):
         make_loader(name="decoy_mnist", split="train", data_dir=str(tmp_path), batch_size=8, seed=0, shuffle=False)
     with pytest.raises(ValueError, match="multiple of process_count 4"):
         _loader(swatch, batch_size=30, process_index=0, process_count=4)
-    with pytest.raises(ValueError, match="no split 'validation'"):
-        _loader(swatch, split="validation")
+    with pytest.raises(ValueError, match="no split 'valid'"):
+        _loader(swatch, split="valid")
 
 
 def test_a_tfds_catalogue_dataset_loads_through_the_same_path(tmp_path, monkeypatch):

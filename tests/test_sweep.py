@@ -14,7 +14,7 @@ SELECT = "eval/validation/validation/accuracy"
 
 
 def _base():
-    return sage_decoy.get_config("sage,texture,smoke")
+    return sage_decoy.get_config("sage,texture,defaults,smoke")
 
 
 def test_parse_grid_reads_literals_strings_tuples_and_fixed_axes():
@@ -53,8 +53,9 @@ def test_point_config_sets_values_in_the_fields_type_and_names_bad_keys_and_type
         sweep.point_config(base, {"method.temprature": 4})
     with pytest.raises(ConfigError, match=r"method.w_js='high': expected a float"):
         sweep.point_config(base, {"method.w_js": "high"})
-    assert sweep.point_name(base, {"method.temperature": 2, "method.w_js": 3}) == "method.w_js=3"
+    assert sweep.point_name(base, {"method.temperature": 2, "method.w_js": 3}) == "method.w_js=3.0"
     assert sweep.point_name(base, {"method.temperature": 2.0}) == "base"
+    assert sweep.point_name(base, {"method.w_js": 10}) == sweep.point_name(base, {"method.w_js": 10.0})
 
 
 @pytest.mark.parametrize(
@@ -133,6 +134,15 @@ def test_sweep_selects_on_validation_reports_test_of_the_chosen_point_and_reuses
     config.write_text(json.dumps(stored))
     with pytest.raises(ConfigError, match=r"seed0 was trained under another config \(train.steps differ\)"):
         sweep.sweep(_base(), **{**args, "grid": {"method.temperature": [8.0], "method.w_js": [3.0]}})
+
+
+def test_a_run_stopped_by_sigterm_stops_the_sweep(tmp_path, monkeypatch):
+    """The trainer returns after a SIGTERM checkpoint without results.json; the sweep must not go on to the next."""
+    calls = []
+    monkeypatch.setattr(sweep, "train_and_evaluate", lambda config, workdir: calls.append(workdir))
+    args = dict(grid={"method.temperature": [1.0, 2.0]}, seeds=[0], select=SELECT, workdir=str(tmp_path))
+    assert sweep.sweep(_base(), **args) is None
+    assert len(calls) == 1
 
 
 def test_an_ablation_has_one_table_and_plot_per_axis_around_the_centre(tmp_path, monkeypatch):
