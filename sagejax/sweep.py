@@ -374,14 +374,17 @@ def sweep(
         raise ConfigError("--seeds is empty")
     check_selection(base, select)
     runs = plan(base, grid, seeds, mode)
+    results = [finished_results(run, workdir) for run in runs]
     for i, run in enumerate(runs):
-        if i % process_count == process_index and finished_results(run, workdir) is None:
+        if i % process_count == process_index and results[i] is None:
             logging.warning("sweep: training %s seed %d (%d of %d)", run["point"], run["seed"], i + 1, len(runs))
             train_and_evaluate(run["config"], run_dir(workdir, run))
-            if finished_results(run, workdir) is None:  # SIGTERM: the run saved and stopped, so does the sweep
+            results[i] = finished_results(run, workdir)
+            if results[i] is None:  # SIGTERM: the run saved and stopped, so does the sweep
                 print(f"sweep stopped in {run_dir(workdir, run)} (checkpoint saved); rerun the command to continue")
                 return None
-    results = [finished_results(run, workdir) for run in runs]
+    # Runs of other processes may have finished while this one trained.
+    results = [result or finished_results(run, workdir) for run, result in zip(runs, results)]
     missing = [f"{run['point']}/seed{run['seed']}" for run, result in zip(runs, results) if result is None]
     if missing:
         print(f"{len(runs) - len(missing)} of {len(runs)} runs finished; waiting for {missing[:5]} of other processes")
