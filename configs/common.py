@@ -112,6 +112,7 @@ def data(**fields) -> ml_collections.ConfigDict:
         augment="",  # "" | "crop_flip" | "flip": joint geometric augmentation of images and maps, on device
         crop_scale=(0.35, 1.0),  # random-resized crop: area fraction range
         crop_ratio=(3 / 4, 4 / 3),  # random-resized crop: aspect-ratio range
+        workers=0,  # training loader: decoding worker processes (encoded images); 0 = threads of this process
     )
     return _block(block, fields, "data")
 

@@ -18,7 +18,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from sagejax import data, errors, methods
-from sagejax.train.mesh import global_batch, make_mesh, replicated
+from sagejax.train.mesh import global_batch, make_mesh, replicated_key
 from sagejax.train.optim import make_optimizer
 from sagejax.train.state import init_state
 from sagejax.train.step import batch_spec, compile_train_step, make_train_step
@@ -67,7 +67,7 @@ def time_method(config, method: str, batch: dict, steps: int) -> dict:
     step, report = compile_train_step(step_fn, mesh=mesh, abstract_state=setup.abstract, batch=batch_spec(mesh, batch))
     state = setup.init()
     device_batch = global_batch(mesh, batch)
-    rng = jax.device_put(jax.random.key(0), replicated(mesh))
+    rng = replicated_key(mesh, 0)
     for _ in range(3):
         state, metrics = step(state, device_batch, rng)
     jax.block_until_ready(metrics)

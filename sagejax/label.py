@@ -32,7 +32,7 @@ from jax.experimental import multihost_utils
 from sagejax import data, errors, methods
 from sagejax.data import tfds_writer
 from sagejax.errors import ConfigError, ExistsError, MissingError
-from sagejax.train import checkpoint
+from sagejax.train import checkpoint, distributed
 from sagejax.train.mesh import batch_sharding, make_mesh, replicated
 from sagejax.train.optim import make_optimizer
 from sagejax.train.state import init_state, merge_model
@@ -405,8 +405,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)
     tfds.disable_progress_bar()
-    if os.environ.get("SAGEJAX_DISTRIBUTED") == "1":
-        jax.distributed.initialize()
+    distributed.initialize_from_env()
     stats = label_split(
         teacher_workdir=FLAGS.teacher_workdir,
         dataset=FLAGS.dataset,

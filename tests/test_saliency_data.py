@@ -338,14 +338,14 @@ def test_joined_splits_read_the_maps_of_unannotated_parts_as_none(tmp_path):
     has_map = batch["density"].reshape(32, -1).max(axis=1) > 0
     assert has_map[:16].all() and not has_map[16:].any() and not batch["fixations"][16:].any()
     assert batch["image"][16:].max() > 0  # only the maps are blanked
-    halves = [  # two processes: each gets annotated and unannotated examples (a fixed permutation before sharding)
+    halves = [  # two processes, shuffled: each reads its rows of a global batch mixing both splits
         next(
             data.make_loader(
                 split="train+validation",
                 unannotated_splits=("validation",),
                 process_index=p,
                 process_count=2,
-                **{**common, "batch_size": 32},
+                **{**common, "shuffle": True},
             )
         )
         for p in (0, 1)

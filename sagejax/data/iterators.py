@@ -54,7 +54,8 @@ def train_iter(config, **process):
     """This process's endless, shuffled training iterator: `data.train_split` of the dataset, or of the folder
     `data.train_dir` when set (e.g. a split labeled by sagejax.label); `data.saliency_feature` is delivered as the
     batch's "saliency"; `data.train_exclude_attack_types` are left out; the maps of `data.unannotated_splits`
-    (parts of a joined `train_split` such as "train+unlabeled") read as zeros. `process` = process_index/count."""
+    (parts of a joined `train_split` such as "train+unlabeled") read as zeros; `data.workers` worker processes
+    decode. `process` = process_index/count."""
     data = config.data
     source = _source(TFDS_DIR, None, data.train_dir) if data.get("train_dir") else _dataset_source(data)
     feature = data.get("saliency_feature", "saliency")
@@ -69,6 +70,7 @@ def train_iter(config, **process):
         rename={feature: "saliency"} if feature != "saliency" else None,
         numeric_only=True,
         unannotated_splits=tuple(data.get("unannotated_splits", ())),
+        workers=data.get("workers", 0),
         **process,
     )
 

@@ -1,5 +1,6 @@
 """Builder registry, offline building, and grain loaders (the Dataset API over tfds array_record data sources):
-sharded per JAX process, seeded shuffle reseeded every epoch, repeat, batching, a checkpointable position."""
+seeded shuffle reseeded every epoch, repeat, global batches of which each JAX process reads its own rows (the
+same batches for any process count), optional decoding worker processes, a checkpointable position."""
 
 import os
 
@@ -7,6 +8,7 @@ import grain
 import jax
 import numpy as np
 import tensorflow_datasets as tfds
+from absl import flags
 
 from sagejax.data import sources
 from sagejax.data.decoy_mnist import DecoyMnist
@@ -106,6 +108,18 @@ def attack_type_indices(source, builder, *, exclude=(), only=None) -> list[int] 
     ]
 
 
+class _ProcessRows:
+    """Position in this process's stream → position in the global stream: rows [index·local_batch,
+    (index+1)·local_batch) of every global batch of count·local_batch."""
+
+    def __init__(self, order, *, index: int, count: int, local_batch: int):
+        self._order, self._index, self._count, self._local = order, index, count, local_batch
+
+    def __call__(self, position: int) -> int:
+        batch, row = divmod(position, self._local)
+        return self._order[(batch * self._count + self._index) * self._local + row]
+
+
 class _HostRecord:
     """Index → one record as host arrays: integers int32 except uint8 (images and maps stay uint8 until the
     device casts them), text dropped with `numeric_only` (it cannot go to a device), optional renames; with
@@ -163,6 +177,7 @@ def make_loader(
     numeric_only: bool = False,
     unannotated_splits=(),
     read_threads: int = 2,
+    workers: int = 0,
 ) -> grain.DatasetIterator:
     """This process's iterator over a built split, batches of batch_size // process_count examples as numpy
     dicts (images and maps uint8 as stored, other integers int32, "valid" bool when padded); its get/set_state
@@ -170,7 +185,8 @@ def make_loader(
     `rename` maps stored feature names to the names the batch gives them; `numeric_only` drops text features
     (for batches that go to the devices). `split` may join splits ("train+unlabeled"); the maps (every feature of
     2 or more dimensions but the image) of records from `unannotated_splits` read as zeros, i.e. "no map" (for
-    co-training on a few annotated examples among many)."""
+    co-training on a few annotated examples among many). `workers` > 0 reads and decodes in that many worker
+    processes (worth it where decoding is the cost: encoded images) instead of this process's `read_threads`."""
     builder = get_builder(name, data_dir=data_dir, config=config)
     # A "tfds_dir" folder is checked by get_builder: is_prepared() also wants a version-named folder. Catalogue
     # datasets are checked when their data source opens (so tfds.testing.mock_data can stand in for them).
@@ -196,6 +212,8 @@ def make_loader(
     if batch_size <= 0 or batch_size % count:
         raise DataError(f"global batch_size {batch_size} must be a positive multiple of process_count {count}")
     local_batch = batch_size // count
+    if workers < 0:
+        raise DataError(f"workers must be >= 0 (0 = read in this process's threads), got {workers}")
 
     try:
         source = builder.as_data_source(split=split)
@@ -212,18 +230,17 @@ def make_loader(
     length = -(-selected // batch_size) * batch_size if pad_remainder else selected
     if length < count:
         raise DataError(f"split {split!r} has {selected} examples, fewer than {count} processes")
-    # Each process reads a contiguous 1/count of the split (remainder dropped, so all processes yield equally
-    # many batches), reshuffled every epoch (grain reseeds shuffle per repeat); num_epochs=None repeats forever.
-    # pad_remainder (evaluation) pads the split to whole global batches with valid=False copies of record 0.
-    per_process = length // count
-    dataset = grain.MapDataset.range(length)
-    if len(parts) > 1 and count > 1:  # joined splits: one fixed permutation, so every process gets some of each part
-        dataset = dataset.shuffle(seed=seed)
-    dataset = dataset[index * per_process : (index + 1) * per_process]
+    # The global stream is the split reshuffled every epoch (grain reseeds shuffle per repeat; num_epochs=None
+    # repeats forever), cut into global batches; process p reads rows [p·local, (p+1)·local) of each, and only
+    # those records. The global batches are thus the same for any process count. pad_remainder (evaluation) pads
+    # the split to whole global batches with valid=False copies of record 0.
+    order = grain.MapDataset.range(length)
     if shuffle:
-        dataset = dataset.shuffle(seed=seed)
+        order = order.shuffle(seed=seed)
+    order = order.repeat(num_epochs)
     dataset = (
-        dataset.repeat(num_epochs)
+        grain.MapDataset.range(len(order) // batch_size * local_batch)
+        .map(_ProcessRows(order, index=index, count=count, local_batch=local_batch))
         .map(
             _HostRecord(
                 source,
@@ -235,6 +252,10 @@ def make_loader(
             )
         )
         .batch(local_batch, drop_remainder=True)
+        .to_iter_dataset(grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=4))
     )
-    read = grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=4)
-    return iter(dataset.to_iter_dataset(read))
+    if workers:  # decoding in worker processes (encoded images); the order and the checkpointed position are kept
+        if not flags.FLAGS.is_parsed():  # grain's workers read absl flags: a notebook or pytest gets their defaults
+            flags.FLAGS.mark_as_parsed()
+        dataset = dataset.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers))
+    return iter(dataset)

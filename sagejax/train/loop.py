@@ -19,7 +19,7 @@ from sagejax.errors import ConfigError, MissingError, SagejaxError
 from sagejax.evaluate.evaluators import make_evaluators
 from sagejax.train import checkpoint
 from sagejax.train.logger import MetricLogger
-from sagejax.train.mesh import global_batch, make_mesh, replicated
+from sagejax.train.mesh import global_batch, make_mesh, replicated_key
 from sagejax.train.optim import make_optimizer
 from sagejax.train.run_config import check_resume
 from sagejax.train.run_info import write_run_info
@@ -131,7 +131,7 @@ def _train(config, workdir: str, sigterm: _SigtermFlag) -> dict[str, float]:
     )
     logger.scalars(first_step, {f"compile/{key}": value for key, value in compile_report.items()})
     logger.images(first_step + 1, run.method.train_panels(config.method, data.to_model_inputs(local_batch)))
-    rng = jax.device_put(jax.random.key(config.seed), replicated(run.mesh))
+    rng = replicated_key(run.mesh, config.seed)
     last_saved = run.restored_step
     finish = functools.partial(_finish_step, config=config, logger=logger, workdir=workdir)
     pending = None  # (step, device metrics) of the newest step not yet checked on the host

@@ -80,6 +80,12 @@ def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P())
 
 
+def replicated_key(mesh: Mesh, seed: int) -> jax.Array:
+    """The PRNG key of `seed` held whole by every device of `mesh`; made under jit, because device_put cannot place
+    an array on other processes' devices in a multi-process run."""
+    return jax.jit(lambda: jax.random.key(seed), out_shardings=replicated(mesh))()
+
+
 def _leaf_sharding(mesh: Mesh, shape: tuple[int, ...]) -> NamedSharding:
     fsdp = mesh.shape.get("fsdp", 1)
     if fsdp == 1 or math.prod(shape) < _MIN_FSDP_SHARD_SIZE:

@@ -1,0 +1,143 @@
+"""Two JAX processes on this machine (a local coordinator, 4 CPU devices each) train SAGE as one 8-device run does,
+each reading only its rows of the global batch; a restarted pair resumes a checkpoint bit-identically."""
+
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from sagejax import data
+from sagejax.errors import ConfigError
+from sagejax.train import distributed
+
+REPO = pathlib.Path(__file__).parent.parent
+pytestmark = pytest.mark.slow  # each run starts fresh Python processes and compiles the step
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("tfds"))
+    data.build_dataset("decoy_mnist", data_dir=path, config="swatch_32_rgb", max_examples_per_split=64)
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def _train(workdir, data_dir, *, processes: int):
+    """`sagejax.main` in `processes` processes sharing 8 CPU devices; returns each process's stdout."""
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "JAX_DEFAULT_MATMUL_PRECISION": "highest",
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={8 // processes}",
+    }
+    if processes > 1:
+        env.update(
+            SAGEJAX_DISTRIBUTED="1", SAGEJAX_COORDINATOR_ADDRESS=f"localhost:{_free_port()}", SAGEJAX_NUM_PROCESSES="2"
+        )
+    command = [
+        sys.executable, "-m", "sagejax.main", "--config=configs/sage_decoy.py:sage,smoke", f"--workdir={workdir}",
+        f"--config.data.data_dir={data_dir}", "--config.train.tensorboard=False",
+        "--config.evals.classification.splits=('test',)", "--config.evals.validation.splits=('validation',)",
+    ]  # fmt: skip
+    running = [
+        subprocess.Popen(
+            command,
+            cwd=REPO,
+            env={**env, "SAGEJAX_PROCESS_ID": str(p)} if processes > 1 else env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for p in range(processes)
+    ]
+    outputs = [process.communicate(timeout=600) for process in running]
+    for process, (_, stderr) in zip(running, outputs):
+        assert process.returncode == 0, stderr[-4000:]
+    return [stdout for stdout, _ in outputs]
+
+
+def _losses(workdir):
+    rows = [json.loads(line) for line in (pathlib.Path(workdir) / "metrics.jsonl").read_text().splitlines()]
+    return {row["step"]: row["train/loss"] for row in rows if "train/loss" in row}
+
+
+def _params(workdir, step):
+    """The saved parameters of `step`, read onto this process's first device, by path."""
+    path = pathlib.Path(workdir) / "checkpoints" / str(step) / "state"
+    checkpointer = ocp.StandardCheckpointer()
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    target = jax.tree.map(
+        lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device),
+        checkpointer.metadata(path).item_metadata,
+    )
+    params = checkpointer.restore(path, target)["params"]
+    return {jax.tree_util.keystr(key): np.asarray(leaf) for key, leaf in jax.tree_util.tree_leaves_with_path(params)}
+
+
+def test_two_processes_train_as_one_and_resume_bit_identically(data_dir, tmp_path):
+    one, two, resumed = tmp_path / "one", tmp_path / "two", tmp_path / "resumed"
+    _train(one, data_dir, processes=1)
+    stdouts = _train(two, data_dir, processes=2)
+
+    # The same global batches, the same loss and parameters as on one process, to float tolerance (the
+    # cross-process all-reduce may sum in another order).
+    assert sorted(_losses(two)) == [2, 4, 6]
+    np.testing.assert_allclose(list(_losses(two).values()), list(_losses(one).values()), rtol=1e-5)
+    final_one, final_two = _params(one, 6), _params(two, 6)
+    assert final_one.keys() == final_two.keys()
+    for key in final_one:
+        np.testing.assert_allclose(final_two[key], final_one[key], rtol=1e-4, atol=1e-6, err_msg=key)
+    results = [json.loads((path / "results.json").read_text()) for path in (one, two)]
+    assert results[0].keys() == results[1].keys() and "eval/classification/test/accuracy" in results[1]
+    printed = ['"eval/classification/test/accuracy"' in stdout for stdout in stdouts]
+    assert printed == [True, False]  # process 0 alone prints the results
+    positions = sorted(p.name for p in (two / "checkpoints" / "6" / "data").glob("process_*.json"))
+    assert positions == ["process_0-of-2.json", "process_1-of-2.json"]  # each process saved its own position
+
+    # Restart: the pair restores step 3 (parameters, optimizer, both data positions) and trains steps 4..6 again.
+    shutil.copytree(two, resumed)
+    shutil.rmtree(resumed / "checkpoints" / "6")
+    _train(resumed, data_dir, processes=2)
+    assert _losses(resumed)[6] == _losses(two)[6] and _losses(resumed)[4] == _losses(two)[4]
+    final_resumed = _params(resumed, 6)
+    for key in final_two:
+        np.testing.assert_array_equal(final_resumed[key], final_two[key], err_msg=key)
+
+
+def test_distributed_settings_errors_name_what_is_missing():
+    assert distributed.initialize_from_env({}) is False
+    with pytest.raises(ConfigError, match="SAGEJAX_NUM_PROCESSES, SAGEJAX_PROCESS_ID missing"):
+        distributed.explicit_arguments({"SAGEJAX_COORDINATOR_ADDRESS": "localhost:1"})
+    full = {"SAGEJAX_COORDINATOR_ADDRESS": "localhost:1", "SAGEJAX_NUM_PROCESSES": "2", "SAGEJAX_PROCESS_ID": "2"}
+    with pytest.raises(ConfigError, match="SAGEJAX_PROCESS_ID=2 must be in"):
+        distributed.explicit_arguments(full)
+    with pytest.raises(ConfigError, match="must be host:port"):
+        distributed.explicit_arguments({**full, "SAGEJAX_PROCESS_ID": "0", "SAGEJAX_COORDINATOR_ADDRESS": "nohost"})
+    assert distributed.explicit_arguments({**full, "SAGEJAX_PROCESS_ID": "1"}) == dict(
+        coordinator_address="localhost:1", num_processes=2, process_id=1
+    )
+    # A run asked to be multi-process outside any launcher, without the coordinator variables: one clear line.
+    cluster = ("SLURM", "OMPI", "PMI", "TPU", "JAX_COORDINATOR", "KUBERNETES", "SAGEJAX")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(cluster)}
+    result = subprocess.run(
+        [sys.executable, "-m", "sagejax.main", "--config=configs/sage_decoy.py:smoke", "--workdir=unused"],
+        cwd=REPO,
+        env={**env, "SAGEJAX_DISTRIBUTED": "1", "JAX_PLATFORMS": "cpu"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2 and "error: SAGEJAX_DISTRIBUTED=1 but no coordinator address" in result.stderr
