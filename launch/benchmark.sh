@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# The step-time sweep recorded in BENCHMARKS.md: SAGE and its baselines against cross-entropy.
-#   launch/benchmark.sh [OUT.jsonl]    (CPU: the Decoy MNIST model; accelerator: also ResNet-50 224² bf16)
+# The step-time sweeps recorded in BENCHMARKS.md: SAGE and its baselines against cross-entropy, the SAGE overhead
+# rows, the growth with batch and image size, and with 1/2/4/8 simulated CPU devices.
+#   launch/benchmark.sh [OUT_DIR]    (CPU: the Decoy MNIST model; on an accelerator run launch/gpu_check.sh too)
 set -euo pipefail
-out=${1:-benchmark.jsonl}
+out=${1:-benchmarks}
 cd "$(dirname "$0")/.."
-python -m sagejax.benchmark --config configs/sage_decoy.py --methods xent,xent_aug,cyborg,sage --out "$out"
-if python -c 'import jax, sys; sys.exit(jax.default_backend() == "cpu")'; then
-  python -m sagejax.benchmark --config configs/sage_csv.py:sage,resnet50 --image_size 224 \
-    --methods xent,sage --config.train.batch_size=256 --out "$out"
-fi
+mkdir -p "$out"
+bench=(python -m sagejax.benchmark --config configs/sage_decoy.py --steps 10)
+"${bench[@]}" --methods xent,xent_aug,cyborg,sage --out "$out/methods.jsonl"
+"${bench[@]}" --methods xent,sage,sage/view_fraction=0.5,sage/stop_gradient_targets=True --out "$out/overhead.jsonl"
+# 1/2/4/8 simulated CPU devices: how compute, memory and all-reduce bytes split (not real scaling: shared cores)
+JAX_PLATFORMS=cpu XLA_FLAGS=--xla_force_host_platform_device_count=8 \
+  "${bench[@]}" --methods xent,sage --device_counts 1,2,4,8 --out "$out/scaling.jsonl"
+"${bench[@]}" --methods xent,sage --batch_sizes 16,32,64,128 --out "$out/batch.jsonl"
+"${bench[@]}" --methods xent,sage --image_sizes 32,64 --out "$out/size.jsonl"
+"${bench[@]}" --mode=input --out "$out/input.jsonl"

@@ -1,34 +1,171 @@
-"""Step-time benchmark: the jitted train step of each method on the same model and source batch.
+"""Benchmark harness: the trainer's compiled step swept over method × model × batch × dtype × image size × device
+count (`--mode=step`), or the input pipeline against the step (`--mode=input`).
 
-`python -m sagejax.benchmark --config configs/sage_decoy.py --methods xent,sage --out bench.jsonl`
-writes one JSONL row per method (source images/s, ms/step, ratio to the first method, compile seconds and XLA's
-memory analysis of the compiled step) and prints a markdown table. Batches are synthetic (shapes from the config,
-uint8 images and maps as the loaders deliver them), so I/O is excluded. The step is the trainer's: the same state
-set-up, device transform and ahead-of-time compilation.
+    python -m sagejax.benchmark --config configs/sage_decoy.py --methods xent,sage --batch_sizes 32,64 --out b.jsonl
+
+Each row is the trainer's own step (state set-up, device transform, ahead-of-time compilation) on a synthetic batch
+of the configured shapes (uint8 images and maps, as the loaders deliver them), so I/O is excluded: compile seconds,
+median and p90 step time, source images/s, XLA's FLOPs per device and the MFU against the device's peak (PEAK_TFLOPS,
+or `--peak_tflops`), XLA's memory analysis, the all-reduce bytes of the compiled HLO, the devices and versions.
+A method may carry settings: `sage/view_fraction=0.5/stop_gradient_targets=True`. Rows of SAGE-family methods also
+give `vs_4_plain` = their step ÷ (4 × the xent step of the same shape): the cost of the views and losses over four
+plain passes. Output: JSONL rows appended to `--out`, a markdown table (`<out>.md`) and a plot (`<out>.png`).
 """
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import itertools
 import json
+import os
+import re
 import time
 
+import flax
 import jax
+import jaxlib
 import numpy as np
-from absl import flags
+import optax
+import tensorflow_datasets as tfds
+from absl import flags, logging
 from ml_collections import config_flags
 
-from sagejax import data, errors, methods
+from sagejax import data, errors, methods, models
+from sagejax.errors import ConfigError
+from sagejax.report import benchmark_plot
 from sagejax.train.mesh import global_batch, make_mesh, replicated_key
 from sagejax.train.optim import make_optimizer
 from sagejax.train.state import init_state
 from sagejax.train.step import batch_spec, compile_train_step, make_train_step
 
+# Dense bf16 peak TFLOP/s per device, by device_kind (longest match first); MFU is against these.
+PEAK_TFLOPS = {
+    "NVIDIA H100 PCIe": 756.0,
+    "NVIDIA H100": 989.0,
+    "NVIDIA H200": 989.0,
+    "NVIDIA H20": 148.0,
+    "NVIDIA GH200": 989.0,
+    "NVIDIA B200": 2250.0,
+    "NVIDIA A100": 312.0,
+    "NVIDIA L4": 121.0,
+    "NVIDIA A10G": 125.0,
+    "TPU v4": 275.0,
+    "TPU v5 lite": 197.0,
+    "TPU v5p": 459.0,
+    "TPU v5": 459.0,
+    "TPU v6 lite": 918.0,
+}
+DTYPES = ("float32", "bfloat16", "float16")
+MODES = ("step", "input")
+_BYTES = {"pred": 1, "s8": 1, "u8": 1, "bf16": 2, "f16": 2, "s16": 2, "u16": 2, "f32": 4, "s32": 4, "u32": 4}
+_BYTES.update({"f64": 8, "s64": 8, "u64": 8})
+_ALL_REDUCE = re.compile(r"^\s*(?:ROOT\s+)?%?[\w.-]+\s*=\s*(.*?)\s+all-reduce(?:-start)?\(")
+_SHAPE = re.compile(r"\b([a-z]+[0-9]*)\[([0-9,]*)\]")
+
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=False)
-_METHODS = flags.DEFINE_list("methods", ["xent", "sage"], "Methods to time; ratios are to the first.")
-_IMAGE_SIZE = flags.DEFINE_integer("image_size", 32, "Square input size of the synthetic batch.")
+_MODE = flags.DEFINE_enum("mode", "step", MODES, "step: time train steps; input: the loader against the step.")
+_METHODS = flags.DEFINE_list("methods", ["xent", "sage"], "Methods, each NAME or NAME/key=value/... .")
+_MODELS = flags.DEFINE_list("models", [], "Registered model names (default: the config's).")
+_BATCH_SIZES = flags.DEFINE_list("batch_sizes", [], "Global source batch sizes (default: the config's).")
+_DTYPES = flags.DEFINE_list("dtypes", [], f"Compute dtypes from {DTYPES} (default: the config's).")
+_IMAGE_SIZES = flags.DEFINE_list("image_sizes", ["32"], "Square input sizes of the synthetic batch.")
+_DEVICE_COUNTS = flags.DEFINE_list("device_counts", [], "Mesh sizes over the first N devices (default: all).")
 _CHANNELS = flags.DEFINE_integer("channels", 3, "Channels of the synthetic batch.")
-_STEPS = flags.DEFINE_integer("steps", 20, "Timed steps per method (after 3 warmup steps).")
-_OUT = flags.DEFINE_string("out", "benchmark.jsonl", "JSONL output path (appended).")
+_STEPS = flags.DEFINE_integer("steps", 20, "Timed steps per row (after the warm-up steps).")
+_WARMUP = flags.DEFINE_integer("warmup", 3, "Untimed steps per row before timing.")
+_INPUT_BATCHES = flags.DEFINE_integer("input_batches", 50, "--mode=input: loader batches to time.")
+_PEAK = flags.DEFINE_float("peak_tflops", None, "Peak TFLOP/s per device for the MFU (default: PEAK_TFLOPS).")
+_OUT = flags.DEFINE_string("out", "benchmark.jsonl", "JSONL output (appended); <out>.md and <out>.png beside it.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One benchmark point: a method (with settings) on a model, batch, dtype, image size and device count."""
+
+    method: str
+    settings: tuple[tuple[str, object], ...]
+    model: str
+    batch_size: int
+    dtype: str
+    image_size: int
+    num_devices: int
+
+    @property
+    def label(self) -> str:
+        return "/".join([self.method, *(f"{key}={value}" for key, value in self.settings)])
+
+
+def parse_method(spec: str) -> tuple[str, tuple[tuple[str, object], ...]]:
+    """ "sage/view_fraction=0.5" -> ("sage", (("view_fraction", 0.5),)), the settings checked against the method."""
+    name, *pairs = spec.split("/")
+    defaults = methods.get(name).defaults
+    settings = []
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"method setting {pair!r} in {spec!r} must look like key=value")
+        if key not in defaults:
+            raise ConfigError(f"method {name!r} has no setting {key!r}; it has {sorted(defaults)}")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        settings.append((key, value))
+    return name, tuple(settings)
+
+
+def _ints(values, name: str) -> list[int]:
+    try:
+        numbers = [int(v) for v in values]
+    except ValueError:
+        raise ConfigError(f"--{name} must be integers, got {values}") from None
+    if any(n <= 0 for n in numbers):
+        raise ConfigError(f"--{name} must be positive, got {numbers}")
+    return numbers
+
+
+def make_rows(config, *, methods_, models_, batch_sizes, dtypes, image_sizes, device_counts) -> list[Row]:
+    """Every combination, checked before anything is compiled: names, dtypes, device counts, divisibility."""
+    parsed = [parse_method(spec) for spec in methods_]
+    models_ = models_ or [config.model.name]
+    for name in models_:
+        models.model_options(name)  # names the known models when unknown
+    dtypes = dtypes or [config.model.dtype]
+    unknown = sorted(set(dtypes) - set(DTYPES))
+    if unknown:
+        raise ConfigError(f"unknown dtypes {unknown}; choose from {list(DTYPES)}")
+    batch_sizes = _ints(batch_sizes, "batch_sizes") if batch_sizes else [config.train.batch_size]
+    image_sizes = _ints(image_sizes, "image_sizes")
+    device_counts = _ints(device_counts, "device_counts") if device_counts else [jax.device_count()]
+    for count in device_counts:
+        if count > jax.device_count():
+            raise ConfigError(f"--device_counts {count}: only {jax.device_count()} devices are visible")
+        for batch in batch_sizes:
+            if batch % count:
+                raise ConfigError(f"batch size {batch} cannot be split over {count} devices; use a multiple of {count}")
+    return [
+        Row(method, settings, model, batch, dtype, size, count)
+        for (method, settings), model, batch, dtype, size, count in itertools.product(
+            parsed, models_, batch_sizes, dtypes, image_sizes, device_counts
+        )
+    ]
+
+
+def row_config(config, row: Row):
+    """`config` with the row's method (the config's settings where the method has them, then the row's), model
+    (the config's options it accepts; ViTs get the row's image size), dtype and batch size."""
+    config = config.copy_and_resolve_references()
+    shared = {key: value for key, value in config.method.items() if key in methods.get(row.method).defaults}
+    config.method = methods.default_config(row.method, **{**shared, **dict(row.settings)})
+    options = models.model_options(row.model)
+    kwargs = {key: value for key, value in config.model.kwargs.items() if key in options}
+    if "image_size" in options:
+        kwargs["image_size"] = row.image_size
+    config.model.name, config.model.dtype = row.model, row.dtype
+    config.model.kwargs = kwargs
+    config.train.batch_size = row.batch_size
+    return config
 
 
 def synthetic_batch(batch_size: int, size: int, channels: int, num_classes: int, seed: int = 0) -> dict:
@@ -50,13 +187,34 @@ def synthetic_batch(batch_size: int, size: int, channels: int, num_classes: int,
     }
 
 
-def time_method(config, method: str, batch: dict, steps: int) -> dict:
-    """Seconds per compiled step of `method` (median of `steps` timed steps after warmup) and the compile report."""
-    config = config.copy_and_resolve_references()
-    shared = {key: value for key, value in config.method.items() if key in methods.get(method).defaults}
-    config.method = methods.default_config(method, **shared)  # the config's settings where the method has them
-    mesh = make_mesh(config.mesh.axes.to_dict())
-    optimizer = make_optimizer(config.optim, max(steps, 1) + 3, config.train.batch_size)
+def all_reduce_bytes(hlo_text: str) -> int:
+    """Bytes produced by the all-reduce ops of a compiled HLO module (per device, per step): the shapes of each
+    `name = TYPE all-reduce(...)` line, TYPE one array or a tuple of them (combined all-reduces)."""
+    total = 0
+    for line in hlo_text.splitlines():
+        match = _ALL_REDUCE.search(line)
+        if not match:
+            continue
+        for dtype, dims in _SHAPE.findall(match.group(1)):
+            if dtype not in _BYTES:
+                raise ValueError(f"unknown HLO element type {dtype!r} in {line.strip()!r}")
+            total += _BYTES[dtype] * int(np.prod([int(d) for d in dims.split(",") if d]))
+    return total
+
+
+def peak_tflops(device_kind: str, override: float | None = None) -> float | None:
+    """The dense bf16 peak of `device_kind` from PEAK_TFLOPS (longest matching prefix), or `override`."""
+    if override is not None:
+        return override
+    matches = [kind for kind in PEAK_TFLOPS if device_kind.startswith(kind)]
+    return PEAK_TFLOPS[max(matches, key=len)] if matches else None
+
+
+def time_step(config, batch: dict, *, num_devices: int, steps: int, warmup: int) -> dict:
+    """Compiles the trainer's step of `config` on a mesh of the first `num_devices` devices and times it on
+    `batch` (a global numpy batch): seconds per step (median, p90), the compile report, FLOPs, all-reduce bytes."""
+    mesh = make_mesh({"data": num_devices}, devices=jax.devices()[:num_devices])
+    optimizer = make_optimizer(config.optim, steps + warmup, config.train.batch_size)
     setup = init_state(config, optimizer, mesh)
     step_fn = make_train_step(
         graphdef=setup.graphdef,
@@ -65,59 +223,188 @@ def time_method(config, method: str, batch: dict, steps: int) -> dict:
         transform=data.make_train_transform(config.data),
     )
     step, report = compile_train_step(step_fn, mesh=mesh, abstract_state=setup.abstract, batch=batch_spec(mesh, batch))
-    state = setup.init()
-    device_batch = global_batch(mesh, batch)
-    rng = replicated_key(mesh, 0)
-    for _ in range(3):
-        state, metrics = step(state, device_batch, rng)
-    jax.block_until_ready(metrics)
+    cost = step.cost_analysis()
+    cost = (cost[0] if isinstance(cost, (list, tuple)) else cost) or {}
+    state, device_batch, rng = setup.init(), global_batch(mesh, batch), replicated_key(mesh, 0)
     times = []
-    for _ in range(steps):
+    for i in range(warmup + steps):
         start = time.perf_counter()
         state, metrics = step(state, device_batch, rng)
         jax.block_until_ready(metrics)
-        times.append(time.perf_counter() - start)
-    return {"seconds": float(np.median(times)), **report}
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return {
+        "seconds": float(np.median(times)),
+        "p90_seconds": float(np.percentile(times, 90)),
+        "flops_per_device": float(cost.get("flops", float("nan"))),
+        "all_reduce_bytes": all_reduce_bytes(step.as_text()),
+        **report,
+    }
+
+
+def _environment() -> dict:
+    device = jax.devices()[0]
+    return {
+        "device": f"{device.platform}:{device.device_kind}",
+        "device_kind": device.device_kind,
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "flax": flax.__version__,
+        "optax": optax.__version__,
+    }
+
+
+def benchmark_rows(config, rows: list[Row], *, channels: int, steps: int, warmup: int, peak=None) -> list[dict]:
+    """Times every row; adds MFU, the ratio to the first row and, for SAGE-family rows, `vs_4_plain`."""
+    environment = _environment()
+    peak = peak_tflops(environment["device_kind"], peak)
+    results = []
+    for row in rows:
+        batch = synthetic_batch(row.batch_size, row.image_size, channels, config.data.num_classes)
+        timing = time_step(row_config(config, row), batch, num_devices=row.num_devices, steps=steps, warmup=warmup)
+        seconds = timing.pop("seconds")
+        achieved = timing["flops_per_device"] / seconds / 1e12
+        results.append(
+            {
+                **dataclasses.asdict(row),
+                "settings": dict(row.settings),
+                "label": row.label,
+                "ms_per_step": 1e3 * seconds,
+                "p90_ms_per_step": 1e3 * timing.pop("p90_seconds"),
+                "source_images_per_s": row.batch_size / seconds,
+                "ms_per_example_per_device": 1e3 * seconds * row.num_devices / row.batch_size,
+                "tflops_per_device": achieved,
+                "peak_tflops": peak,
+                "mfu": achieved / peak if peak else None,
+                **timing,
+                **environment,
+            }
+        )
+    for result in results:
+        result["step_time_ratio"] = result["ms_per_step"] / results[0]["ms_per_step"]
+        if result["method"].startswith("sage"):
+            plain = [
+                other
+                for other in results
+                if other["method"] == "xent" and not other["settings"] and _same_shape(other, result)
+            ]
+            if plain:
+                result["vs_4_plain"] = result["ms_per_step"] / (4 * plain[0]["ms_per_step"])
+    return results
+
+
+def _same_shape(a: dict, b: dict) -> bool:
+    return all(a[key] == b[key] for key in ("model", "batch_size", "dtype", "image_size", "num_devices"))
+
+
+def benchmark_input(config, *, batches: int, channels: int, steps: int, warmup: int) -> dict:
+    """Images/s of the training loader alone (this process, `config.data.workers` workers) against the step of the
+    config's method on a batch of the loader's shapes: the step is input-bound when the loader is slower."""
+    data.build(config.data)
+    loader = data.train_iter(config)
+    first = next(loader)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(loader)
+    loader_seconds = time.perf_counter() - start
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    size = first["image"].shape[1]
+    devices = jax.device_count()
+    row = Row(config.method.name, (), config.model.name, config.train.batch_size, config.model.dtype, size, devices)
+    timing = time_step(row_config(config, row), first, num_devices=devices, steps=steps, warmup=warmup)
+    loader_rate = batches * config.train.batch_size / loader_seconds
+    step_rate = config.train.batch_size / timing["seconds"]
+    return {
+        "mode": "input",
+        "dataset": f"{config.data.name}/{config.data.builder_config}",
+        "method": config.method.name,
+        "model": config.model.name,
+        "batch_size": config.train.batch_size,
+        "image_size": size,
+        "workers": config.data.get("workers", 0),
+        "host_cores": cores,
+        "loader_images_per_s": loader_rate,
+        "loader_images_per_s_per_core": loader_rate / cores,
+        "step_images_per_s": step_rate,
+        "num_devices": jax.device_count(),
+        "input_bound": loader_rate < step_rate,
+        **_environment(),
+    }
+
+
+def step_table(results: list[dict]) -> str:
+    """The markdown table of step rows."""
+    lines = [
+        "| method | model | batch | devices | ms/step (p90) | source img/s | ÷ first | vs 4 plain | compile s "
+        "| GFLOP/device | MFU | temp MiB | all-reduce MiB |",
+        "|---" * 13 + "|",
+    ]
+    for r in results:
+        mfu = f"{100 * r['mfu']:.1f} %" if r["mfu"] is not None else "—"
+        vs_plain = f"{r['vs_4_plain']:.2f}" if "vs_4_plain" in r else "—"
+        lines.append(
+            f"| {r['label']} | {r['model']} ({r['dtype']}) | {r['batch_size']}×{r['image_size']}² | {r['num_devices']} "
+            f"| {r['ms_per_step']:.1f} ({r['p90_ms_per_step']:.1f}) | {r['source_images_per_s']:.0f} "
+            f"| {r['step_time_ratio']:.2f} | {vs_plain} | {r['compile_seconds']:.1f} "
+            f"| {r['flops_per_device'] / 1e9:.2f} | {mfu} | {r.get('temp_bytes', float('nan')) / 2**20:.1f} "
+            f"| {r['all_reduce_bytes'] / 2**20:.2f} |"
+        )
+    return (
+        "\n".join(lines) + f"\n\ndevice: {results[0]['device']}, jax {results[0]['jax']}, flax {results[0]['flax']}\n"
+    )
+
+
+def input_table(result: dict) -> str:
+    """The markdown table of an input row."""
+    return (
+        "| dataset | batch | workers | host cores | loader img/s | per core | step img/s | input-bound |\n"
+        "|---|---|---|---|---|---|---|---|\n"
+        f"| {result['dataset']} | {result['batch_size']}×{result['image_size']}² | {result['workers']} "
+        f"| {result['host_cores']} | {result['loader_images_per_s']:.0f} "
+        f"| {result['loader_images_per_s_per_core']:.0f} "
+        f"| {result['step_images_per_s']:.0f} ({result['method']}, {result['model']}) "
+        f"| {'yes' if result['input_bound'] else 'no'} |\n\ndevice: {result['device']}, jax {result['jax']}\n"
+    )
+
+
+def write(out: str, results: list[dict], table: str, *, plot: bool) -> None:
+    """Appends the rows to `out`, writes the table to `<out>.md` (also printed) and the plot to `<out>.png`."""
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "a", encoding="utf-8") as f:
+        for result in results:
+            f.write(json.dumps(result) + "\n")
+    stem = os.path.splitext(out)[0]
+    with open(f"{stem}.md", "w", encoding="utf-8") as f:
+        f.write(table)
+    if plot:
+        benchmark_plot(results, f"{stem}.png")
+    print(table, flush=True)
 
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)
+    tfds.disable_progress_bar()
     config = _CONFIG.value
-    batch = synthetic_batch(config.train.batch_size, _IMAGE_SIZE.value, _CHANNELS.value, config.data.num_classes)
-    device = jax.devices()[0]
-    rows = []
-    for method in _METHODS.value:
-        timing = time_method(config, method, batch, _STEPS.value)
-        seconds = timing.pop("seconds")
-        rows.append(
-            {
-                "method": method,
-                "model": config.model.name,
-                "dtype": config.model.dtype,
-                "batch_size": config.train.batch_size,
-                "image_size": _IMAGE_SIZE.value,
-                "ms_per_step": 1e3 * seconds,
-                "source_images_per_s": config.train.batch_size / seconds,
-                "device": f"{device.platform}:{device.device_kind}",
-                "num_devices": jax.device_count(),
-                "jax": jax.__version__,
-                **timing,
-            }
+    if _MODE.value == "input":
+        result = benchmark_input(
+            config, batches=_INPUT_BATCHES.value, channels=_CHANNELS.value, steps=_STEPS.value, warmup=_WARMUP.value
         )
-    for row in rows:
-        row["step_time_ratio"] = row["ms_per_step"] / rows[0]["ms_per_step"]
-    with open(_OUT.value, "a", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-    print("| method | model | batch | ms/step | source img/s | step time ÷ first | compile s | temp MiB |")
-    print("|---|---|---|---|---|---|---|---|")
-    for row in rows:
-        print(
-            f"| {row['method']} | {row['model']} ({row['dtype']}) | {row['batch_size']}×{row['image_size']}² "
-            f"| {row['ms_per_step']:.1f} | {row['source_images_per_s']:.0f} | {row['step_time_ratio']:.2f} "
-            f"| {row['compile_seconds']:.1f} | {row.get('temp_bytes', float('nan')) / 2**20:.1f} |"
-        )
-    print(f"device: {rows[0]['device']} ×{rows[0]['num_devices']}, jax {rows[0]['jax']}")
+        write(_OUT.value, [result], input_table(result), plot=False)
+        return
+    rows = make_rows(
+        config,
+        methods_=_METHODS.value,
+        models_=_MODELS.value,
+        batch_sizes=_BATCH_SIZES.value,
+        dtypes=_DTYPES.value,
+        image_sizes=_IMAGE_SIZES.value,
+        device_counts=_DEVICE_COUNTS.value,
+    )
+    results = benchmark_rows(
+        config, rows, channels=_CHANNELS.value, steps=_STEPS.value, warmup=_WARMUP.value, peak=_PEAK.value
+    )
+    write(_OUT.value, results, step_table(results), plot=True)
 
 
 if __name__ == "__main__":

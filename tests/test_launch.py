@@ -1,6 +1,9 @@
-"""Launch scripts parse, and refuse to start without their arguments."""
+"""Launch scripts parse, refuse to start without their arguments, print their exact commands with --dry_run, and
+the GPU check runs end to end at toy shapes on the CPU."""
 
+import os
 import pathlib
+import shlex
 import subprocess
 
 import pytest
@@ -10,7 +13,8 @@ SCRIPTS = sorted(p for p in LAUNCH.iterdir() if p.suffix in (".sh", ".sbatch"))
 
 
 def test_every_launcher_is_checked():
-    assert {p.name for p in SCRIPTS} == {"benchmark.sh", "local.sh", "pick_python.sh", "slurm.sbatch", "tpu_pod.sh"}
+    names = {"benchmark.sh", "gpu_check.sh", "local.sh", "pick_python.sh", "slurm.sbatch", "tpu_pod.sh"}
+    assert {p.name for p in SCRIPTS} == names
 
 
 def test_pick_python_prints_an_interpreter_of_at_least_3_11():
@@ -34,3 +38,58 @@ def test_launcher_without_arguments_prints_usage(script):
     result = subprocess.run(["bash", str(LAUNCH / script)], capture_output=True, text=True)
     assert result.returncode != 0
     assert "usage:" in result.stderr
+
+
+def test_tpu_pod_dry_run_prints_the_gcloud_commands_with_the_overrides_quoted():
+    command = [*"bash launch/tpu_pod.sh --dry_run tpu1 zone-a configs/sage_csv.py:sage gs://b/run".split(), "--x=a b"]
+    result = subprocess.run(command, cwd=LAUNCH.parent, capture_output=True, text=True, check=True)
+    scp, ssh = [shlex.split(line) for line in result.stdout.splitlines()]
+    assert scp[:6] == ["gcloud", "compute", "tpus", "tpu-vm", "scp", "--recurse"] and scp[-1] == "tpu1:sagejax"
+    assert ssh[:6] == ["gcloud", "compute", "tpus", "tpu-vm", "ssh", "tpu1"] and "--zone=zone-a" in ssh
+    remote = shlex.split(ssh[-1].removeprefix("--command="))
+    assert remote[-5:] == ["--config", "configs/sage_csv.py:sage", "--workdir", "gs://b/run", "--x=a b"]
+    assert "SAGEJAX_DISTRIBUTED=1" in remote
+
+
+def test_slurm_dry_run_prints_the_srun_command():
+    env = {**os.environ, "SLURM_SUBMIT_DIR": str(LAUNCH.parent)}
+    command = ["bash", str(LAUNCH / "slurm.sbatch"), "--dry_run", "configs/sage_csv.py:sage", "/shared/r", "--x=1"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    cd, srun = result.stdout.splitlines()
+    assert shlex.split(cd) == ["cd", str(LAUNCH.parent)]
+    assert shlex.split(srun) == [
+        "SAGEJAX_DISTRIBUTED=1", "srun", "python", "-m", "sagejax.main",
+        "--config", "configs/sage_csv.py:sage", "--workdir", "/shared/r", "--x=1",
+    ]  # fmt: skip
+
+
+def test_gpu_check_dry_run_lists_the_rows_of_the_issue():
+    result = subprocess.run(["bash", str(LAUNCH / "gpu_check.sh"), "--dry_run"], capture_output=True, text=True)
+    lines = [shlex.split(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 0 and len(lines) == 3
+    resnet, vit, pipeline = (dict(arg.split("=", 1) for arg in line[3:] if "=" in arg) for line in lines)
+    assert resnet["--models"] == "resnet50" and resnet["--methods"].startswith("xent,sage,")
+    assert vit["--models"] == "vit_b16" and vit["--methods"] == "xent"
+    for row in (resnet, vit):
+        assert (row["--dtypes"], row["--image_sizes"], row["--batch_sizes"]) == ("bfloat16", "224", "256")
+    assert pipeline["--mode"] == "input"
+
+
+@pytest.mark.slow
+def test_gpu_check_runs_at_toy_shapes_and_appends_to_the_benchmarks_file(tmp_path):
+    benchmarks = tmp_path / "BENCHMARKS.md"
+    benchmarks.write_text("# Benchmarks\n")
+    env = {
+        **os.environ,
+        "GPU_CHECK_TINY": "1",
+        "BENCHMARKS_FILE": str(benchmarks),
+        "JAX_PLATFORMS": "cpu",
+        "XLA_FLAGS": "",  # one device, as on one GPU
+        "HOME": str(tmp_path),  # the input row builds Decoy MNIST under ~/tensorflow_datasets
+    }
+    command = ["bash", str(LAUNCH / "gpu_check.sh"), str(tmp_path / "out")]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = benchmarks.read_text()
+    assert "## GPU check: cpu:cpu" in text and "| sage/view_fraction=0.5 | resnet18 (bfloat16) | 8×32² | 1 |" in text
+    assert "| xent | vit_tiny (bfloat16) | 8×32² | 1 |" in text and "| decoy_mnist/" in text

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The accelerator check, ≤ 8 minutes on one GPU: train-step rows of ResNet-50 xent / sage (and sage with
+# stop_gradient_targets, with view_fraction=0.5) and ViT-B/16 xent at 224² bf16, batch 256, plus the
+# input-pipeline row (the Decoy MNIST loader against its step), then appends both tables to BENCHMARKS.md
+# under the device's name.
+#   launch/gpu_check.sh [--dry_run] [OUT_DIR]        (default OUT_DIR: benchmarks/gpu_check)
+# Environment: GPU_CHECK_TINY=1 runs the same rows at toy shapes (ResNet-18 width 4, ViT-tiny, 32², batch 8,
+# 2 steps) for a CPU check; BENCHMARKS_FILE names the file to append to (default BENCHMARKS.md).
+set -euo pipefail
+dry_run=0
+if [[ ${1:-} == --dry_run ]]; then dry_run=1; shift; fi
+cd "$(dirname "$0")/.."
+out=${1:-benchmarks/gpu_check}
+benchmarks=${BENCHMARKS_FILE:-BENCHMARKS.md}
+if [[ ${GPU_CHECK_TINY:-0} == 1 ]]; then
+  resnet=resnet18 vit=vit_tiny size=32 batch=8 steps=2
+  resnet_config=configs/sage_decoy.py:smoke vit_config=configs/sage_decoy.py:xent,smoke
+  input=(--config=configs/sage_decoy.py:smoke --input_batches=3)
+else
+  resnet=resnet50 vit=vit_b16 size=224 batch=256 steps=20
+  resnet_config=configs/sage_csv.py:sage,resnet50 vit_config=configs/sage_csv.py:xent,vit_b16
+  input=(--config=configs/sage_decoy.py --input_batches=50)
+fi
+common=(--dtypes=bfloat16 --image_sizes="$size" --batch_sizes="$batch" --steps="$steps" --warmup=3)
+run() { if ((dry_run)); then printf '%q ' "$@" && echo; else "$@"; fi; }
+((dry_run)) || { rm -f "$out"/*.jsonl; mkdir -p "$out"; }
+run python -m sagejax.benchmark --config="$resnet_config" --models="$resnet" \
+  --methods=xent,sage,sage/stop_gradient_targets=True,sage/view_fraction=0.5 "${common[@]}" --out="$out/resnet.jsonl"
+run python -m sagejax.benchmark --config="$vit_config" --models="$vit" --methods=xent \
+  "${common[@]}" --out="$out/vit.jsonl"
+run python -m sagejax.benchmark --mode=input "${input[@]}" --steps="$steps" --out="$out/input.jsonl"
+((dry_run)) && exit 0
+device=$(python -c 'import json, sys; print(json.loads(open(sys.argv[1]).readline())["device"])' "$out/resnet.jsonl")
+{
+  echo
+  echo "## GPU check: $device ($(date -u +%Y-%m-%d))"
+  echo
+  echo "\`launch/gpu_check.sh\`$([[ ${GPU_CHECK_TINY:-0} == 1 ]] && echo ' (GPU_CHECK_TINY=1: toy shapes)')"
+  echo
+  cat "$out/resnet.md"
+  echo
+  cat "$out/vit.md"
+  echo
+  cat "$out/input.md"
+} >>"$benchmarks"
+echo "appended the rows to $benchmarks"
