@@ -1,5 +1,6 @@
 """Benchmark harness: the trainer's compiled step swept over method × model × batch × dtype × image size × device
-count (`--mode=step`), or the input pipeline against the step (`--mode=input`).
+count (`--mode=step`), the input pipeline against the step (`--mode=input`), or the robustness evaluator's
+corruption sweep against the plain eval forward (`--mode=corruptions`).
 
     python -m sagejax.benchmark --config configs/sage_decoy.py --methods xent,sage --batch_sizes 32,64 --out b.jsonl
 
@@ -33,10 +34,11 @@ from ml_collections import config_flags
 
 from sagejax import data, errors, methods, models
 from sagejax.errors import ConfigError
+from sagejax.evaluate.evaluators import corrupted
 from sagejax.report import benchmark_plot
 from sagejax.train.mesh import global_batch, make_mesh, replicated_key
 from sagejax.train.optim import make_optimizer
-from sagejax.train.state import init_state
+from sagejax.train.state import init_state, merge_model
 from sagejax.train.step import batch_spec, compile_train_step, make_train_step
 
 # Dense bf16 peak TFLOP/s per device, by device_kind (longest match first); MFU is against these.
@@ -57,14 +59,16 @@ PEAK_TFLOPS = {
     "TPU v6 lite": 918.0,
 }
 DTYPES = ("float32", "bfloat16", "float16")
-MODES = ("step", "input")
+MODES = ("step", "input", "corruptions")
 _BYTES = {"pred": 1, "s8": 1, "u8": 1, "bf16": 2, "f16": 2, "s16": 2, "u16": 2, "f32": 4, "s32": 4, "u32": 4}
 _BYTES.update({"f64": 8, "s64": 8, "u64": 8})
 _ALL_REDUCE = re.compile(r"^\s*(?:ROOT\s+)?%?[\w.-]+\s*=\s*(.*?)\s+all-reduce(?:-start)?\(")
 _SHAPE = re.compile(r"\b([a-z]+[0-9]*)\[([0-9,]*)\]")
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=False)
-_MODE = flags.DEFINE_enum("mode", "step", MODES, "step: time train steps; input: the loader against the step.")
+_MODE = flags.DEFINE_enum(
+    "mode", "step", MODES, "step: train steps; input: the loader against the step; corruptions: the corruption sweep."
+)
 _METHODS = flags.DEFINE_list("methods", ["xent", "sage"], "Methods, each NAME or NAME/key=value/... .")
 _MODELS = flags.DEFINE_list("models", [], "Registered model names (default: the config's).")
 _BATCH_SIZES = flags.DEFINE_list("batch_sizes", [], "Global source batch sizes (default: the config's).")
@@ -76,6 +80,8 @@ _STEPS = flags.DEFINE_integer("steps", 20, "Timed steps per row (after the warm-
 _WARMUP = flags.DEFINE_integer("warmup", 3, "Untimed steps per row before timing.")
 _INPUT_BATCHES = flags.DEFINE_integer("input_batches", 50, "--mode=input: loader batches to time.")
 _PEAK = flags.DEFINE_float("peak_tflops", None, "Peak TFLOP/s per device for the MFU (default: PEAK_TFLOPS).")
+_TABLE = flags.DEFINE_string("table", "", "--mode=corruptions: imagenet, cifar or mnist; '' = by image size.")
+_CORRUPTIONS = flags.DEFINE_list("corruptions", [], "--mode=corruptions: only these (default: all of the table).")
 _OUT = flags.DEFINE_string("out", "benchmark.jsonl", "JSONL output (appended); <out>.md and <out>.png beside it.")
 
 
@@ -332,6 +338,89 @@ def benchmark_input(config, *, batches: int, channels: int, steps: int, warmup: 
     }
 
 
+def benchmark_corruptions(
+    config, *, batch_size: int, size: int, table: str, steps: int, warmup: int, names=()
+) -> list[dict]:
+    """The method's eval forward on a synthetic uint8 batch over all devices, plain and after each corruption ×
+    severity of `table` (`names`: only those) as the robustness evaluator runs them (corrupted on the devices, then
+    the same forward): a row per setting with its compile seconds, median seconds and images/s, plus "clean" and
+    "sweep" rows (all settings' images over their summed time, and that time ÷ as many plain forwards)."""
+    mesh = make_mesh({"data": jax.device_count()})
+    config.model.kwargs = {k: v for k, v in config.model.kwargs.items() if k in models.model_options(config.model.name)}
+    setup = init_state(config, make_optimizer(config.optim, 1, batch_size), mesh)
+    state, method = setup.init(), methods.get(config.method.name)
+
+    @jax.jit
+    def forward(params, model_state, images):
+        model = merge_model(setup.graphdef, params, model_state)
+        model.eval()
+        return method.predict(model, data.to_model_inputs({"image": images}), config.method)["logits"]
+
+    images = global_batch(mesh, synthetic_batch(batch_size, size, 3, config.data.num_classes))["image"]
+    table = corrupted.resolve_table(table, images.shape[1:3], where="--table")
+    settings = corrupted.sweep(table, names, (1, 2, 3, 4, 5), seed=0, where="--corruptions")
+
+    def timed(fn):
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        compile_seconds = time.perf_counter() - start
+        times = []
+        for i in range(warmup + steps):
+            start = time.perf_counter()
+            jax.block_until_ready(fn())
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+        return compile_seconds, float(np.median(times))
+
+    def row(label, compile_seconds, seconds, count=1):
+        return {
+            "mode": "corruptions",
+            "corruption": label,
+            "table": table,
+            "model": config.model.name,
+            "batch_size": batch_size,
+            "image_size": size,
+            "compile_seconds": compile_seconds,
+            "seconds": seconds,
+            "images_per_s": count * batch_size / seconds,
+            **_environment(),
+        }
+
+    clean = row("clean", *timed(lambda: forward(state.params, state.model_state, images)))
+    rows = [clean]
+    for setting in settings:
+        rows.append(
+            row(setting.label, *timed(lambda: forward(state.params, state.model_state, setting.apply(images, 0))))
+        )
+    total = sum(r["seconds"] for r in rows[1:])
+    sweep = row("sweep", sum(r["compile_seconds"] for r in rows[1:]), total, count=len(settings))
+    sweep["vs_plain"] = total / (len(settings) * clean["seconds"])
+    return [*rows, sweep]
+
+
+def corruption_table(results: list[dict]) -> str:
+    """Clean and sweep rows, then the corruptions sorted by time (mean over severities)."""
+    clean, sweep = results[0], results[-1]
+    by_name: dict[str, list[dict]] = {}
+    for r in results[1:-1]:
+        by_name.setdefault(r["corruption"].split("/")[0], []).append(r)
+    lines = [
+        f"{sweep['model']}, batch {clean['batch_size']}×{clean['image_size']}², table {clean['table']}: the sweep's "
+        f"{len(results) - 2} settings run at {sweep['images_per_s']:.0f} img/s against {clean['images_per_s']:.0f} "
+        f"for the plain forward (× {sweep['vs_plain']:.2f} the time of as many plain forwards; compile "
+        f"{sweep['compile_seconds']:.0f} s in all)\n",
+        "| corruption | img/s (mean over severities) | × plain forward time | compile s (sum) |",
+        "|---|---|---|---|",
+    ]
+    for name, rows in sorted(by_name.items(), key=lambda item: -np.mean([r["seconds"] for r in item[1]])):
+        seconds = float(np.mean([r["seconds"] for r in rows]))
+        lines.append(
+            f"| {name} | {clean['batch_size'] / seconds:.0f} | {seconds / clean['seconds']:.2f} "
+            f"| {sum(r['compile_seconds'] for r in rows):.1f} |"
+        )
+    return "\n".join(lines) + f"\n\ndevice: {clean['device']}, jax {clean['jax']}\n"
+
+
 def step_table(results: list[dict]) -> str:
     """The markdown table of step rows."""
     lines = [
@@ -391,6 +480,20 @@ def main(argv):
             config, batches=_INPUT_BATCHES.value, channels=_CHANNELS.value, steps=_STEPS.value, warmup=_WARMUP.value
         )
         write(_OUT.value, [result], input_table(result), plot=False)
+        return
+    if _MODE.value == "corruptions":
+        batch = int((_BATCH_SIZES.value or [config.train.batch_size])[0])
+        size = int(_IMAGE_SIZES.value[0])
+        results = benchmark_corruptions(
+            config,
+            batch_size=batch,
+            size=size,
+            table=_TABLE.value,
+            steps=_STEPS.value,
+            warmup=_WARMUP.value,
+            names=tuple(_CORRUPTIONS.value),
+        )
+        write(_OUT.value, results, corruption_table(results), plot=False)
         return
     rows = make_rows(
         config,

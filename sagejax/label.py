@@ -15,7 +15,6 @@ Read the result with `sagejax.data.make_loader(name="tfds_dir", data_dir=D, spli
 
 from __future__ import annotations
 
-import dataclasses
 import glob
 import json
 import os
@@ -23,7 +22,6 @@ import time
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
 import tqdm
@@ -31,53 +29,28 @@ from jax.experimental import multihost_utils
 
 from sagejax import data, errors, methods
 from sagejax.data import tfds_writer
-from sagejax.errors import ConfigError, ExistsError, MissingError
-from sagejax.train import checkpoint, distributed
+from sagejax.errors import ConfigError, ExistsError
+from sagejax.train import distributed
 from sagejax.train.mesh import batch_sharding, make_mesh, replicated
-from sagejax.train.optim import make_optimizer
-from sagejax.train.state import init_state, merge_model
+from sagejax.train.state import merge_model
+from sagejax.train.trained import Trained, restore_trained
 
 MAP_KEY, FIXATIONS_KEY = "teacher_saliency", "teacher_fixations"
 EXAMPLES_PER_SHARD = 1024  # for --num_shards=0 (automatic)
 _END = object()
 
 
-@dataclasses.dataclass(frozen=True)
-class Teacher:
-    """A trained teacher restored from its workdir: its config, NNX graph, arrays and checkpoint step."""
-
-    workdir: str
-    config: ml_collections.ConfigDict
-    graphdef: object
-    params: object
-    model_state: object
-    step: int
+Teacher = Trained  # a restored `method.name = "teacher"` run
 
 
 def load_teacher(workdir: str, mesh) -> Teacher:
     """The newest checkpoint of a `method.name = "teacher"` run in `workdir`, replicated over `mesh`."""
-    workdir = os.path.abspath(os.path.expanduser(workdir))
-    config_path = os.path.join(workdir, "config.json")
-    if not os.path.exists(config_path):
-        raise MissingError(f"{config_path} not found; --teacher_workdir must be a sagejax.main run directory")
-    with open(config_path, encoding="utf-8") as f:
-        config = ml_collections.ConfigDict(json.load(f)["config"])
-    if config.method.name != "teacher":
-        raise ConfigError(f"the run in {workdir} trained method {config.method.name!r}, not a saliency teacher")
-    manager = checkpoint.make_manager(workdir, asynchronous=False)
-    try:
-        step = manager.latest_step()
-        if step is None:
-            raise MissingError(f"no checkpoint in {os.path.join(workdir, 'checkpoints')}")
-        # Shapes only (nothing is initialised), replicated over this process's mesh, then the restore.
-        setup = init_state(config, make_optimizer(config.optim, config.train.steps, config.train.batch_size), mesh)
-        abstract = jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated(mesh)), setup.abstract
+    teacher = restore_trained(workdir, mesh)
+    if teacher.config.method.name != "teacher":
+        raise ConfigError(
+            f"the run in {teacher.workdir} trained method {teacher.config.method.name!r}, not a saliency teacher"
         )
-        state = checkpoint.restore_state(manager, abstract, step=step)
-    finally:
-        manager.close()
-    return Teacher(workdir, config, setup.graphdef, state.params, state.model_state, int(step))
+    return teacher
 
 
 def teacher_maps(teacher: Teacher, params, model_state, images, resolution: tuple[int, int] | None = None):

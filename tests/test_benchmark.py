@@ -100,3 +100,22 @@ def test_input_mode_compares_the_loader_with_the_step(tmp_path):
     assert result["loader_images_per_s_per_core"] * result["host_cores"] == pytest.approx(result["loader_images_per_s"])
     assert result["input_bound"] == (result["loader_images_per_s"] < result["step_images_per_s"])
     assert "| decoy_mnist/" in benchmark.input_table(result)
+
+
+def test_corruption_mode_times_each_setting_against_the_plain_forward():
+    results = benchmark.benchmark_corruptions(
+        _config(), batch_size=8, size=32, table="cifar", steps=1, warmup=0, names=("brightness",)
+    )
+    assert [r["corruption"] for r in results] == [
+        "clean",
+        *(f"brightness/{s}" for s in range(1, 6)),
+        "sweep",
+    ]
+    clean, sweep = results[0], results[-1]
+    assert all(r["seconds"] > 0 and r["images_per_s"] == pytest.approx(8 / r["seconds"]) for r in results[:-1])
+    assert sweep["images_per_s"] == pytest.approx(5 * 8 / sum(r["seconds"] for r in results[1:-1]))
+    assert sweep["vs_plain"] == pytest.approx(sum(r["seconds"] for r in results[1:-1]) / (5 * clean["seconds"]))
+    table = benchmark.corruption_table(results)
+    assert "the sweep's 5 settings run at" in table and "| brightness |" in table
+    with pytest.raises(ConfigError, match="unknown cifar corruption 'rain'"):
+        benchmark.benchmark_corruptions(_config(), batch_size=8, size=32, table="", steps=1, warmup=0, names=("rain",))

@@ -446,6 +446,24 @@ def test_corrupt_jits_with_static_name_severity_table(monkeypatch):
     _assert_levels(np.asarray(out), _run("impulse_noise", 5, "cifar"))
 
 
+def test_corrupt_examples_depend_on_the_example_index_not_the_batch():
+    indices = jnp.arange(32) + 100
+    whole = corruptions.corrupt_examples(BATCH, name="gaussian_noise", severity=3, indices=indices, seed=7)
+    halves = [
+        corruptions.corrupt_examples(
+            BATCH[i : i + 16], name="gaussian_noise", severity=3, indices=indices[i : i + 16], seed=7
+        )
+        for i in (16, 0)
+    ]
+    np.testing.assert_array_equal(np.asarray(whole), np.concatenate([np.asarray(h) for h in halves[::-1]]))
+    assert not np.array_equal(np.asarray(whole[27]), np.asarray(whole[31]))  # copies at other indices differ
+    for other in (dict(seed=8), dict(severity=4), dict(name="speckle_noise")):
+        args = {"name": "gaussian_noise", "severity": 3, "seed": 7, **other}
+        assert not np.array_equal(np.asarray(corruptions.corrupt_examples(BATCH, indices=indices, **args)), whole)
+    with pytest.raises(DataError, match=r"indices must be \(32,\), one per image; got shape \(31,\)"):
+        corruptions.corrupt_examples(BATCH, name="gaussian_noise", severity=3, indices=indices[:31])
+
+
 # ---------------------------------------------------------------------------------------------------- severity order
 
 

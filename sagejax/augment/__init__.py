@@ -7,7 +7,7 @@ from sagejax.augment.blur import (
     gaussian_blur,
     gaussian_kernel_1d,
 )
-from sagejax.augment.corruptions import CORRUPTIONS, MNIST_C, corrupt
+from sagejax.augment.corruptions import CORRUPTIONS, MNIST_C, corrupt, corrupt_examples
 from sagejax.augment.degradations import DEGRADATIONS, degrade
 from sagejax.augment.geometric import augment_batch, crop_and_resize, sample_crops
 from sagejax.augment.saliency import fixations_of, prepare_saliency, saliency_views, validate_saliency
@@ -19,6 +19,7 @@ __all__ = [
     "PADDING_MODES",
     "augment_batch",
     "corrupt",
+    "corrupt_examples",
     "crop_and_resize",
     "default_kernel_size",
     "degrade",

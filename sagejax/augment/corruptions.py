@@ -38,6 +38,7 @@ import functools
 import inspect
 import io
 import math
+import zlib
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import jax
@@ -1056,7 +1057,7 @@ def _check_key(key: Any) -> None:
         raise ConfigError(f"key must be one PRNG key, e.g. jax.random.key(0); got {key!r:.80}")
 
 
-def _check_request(name: str, severity: int | None, table: str) -> None:
+def check_request(name: str, severity: int | None, table: str) -> None:
     """Raises ConfigError unless `table` is known, `name` is one of its corruptions and `severity` fits it."""
     if table not in TABLES:
         raise ConfigError(f"unknown table {table!r}; known: {list(TABLES)}")
@@ -1071,13 +1072,8 @@ def _check_request(name: str, severity: int | None, table: str) -> None:
         raise ConfigError(f"severity must be an integer in 1..5, got {severity!r}")
 
 
-def corrupt(
-    images: jax.Array, *, name: str, key: jax.Array, severity: int | None = None, table: str | None = None
-) -> jax.Array:
-    """Corrupts (B,H,W,C) images (uint8 or float in [0,255], C = 1 or 3) with `name` at `severity` (1..5) of
-    `table` ("imagenet", "cifar", or "mnist" for MNIST_C with severity None; default: `default_table`); one key per
-    example from `key`. Same shape and dtype out, integer levels in [0,255]. Jittable with name, severity and table
-    static."""
+def _check_images(images: jax.Array, name: str) -> None:
+    """(B,H,W,C) uint8 or float images, C = 1 or 3, at least MIN_SIDE px on each side."""
     if images.ndim != 4:
         raise DataError(f"images must be (B,H,W,C), got shape {images.shape}")
     _, h, w, channels = images.shape
@@ -1087,17 +1083,48 @@ def corrupt(
         raise DataError(f"images must be uint8 or floating point in [0,255], got dtype {images.dtype}")
     if min(h, w) < MIN_SIDE:
         raise DataError(f"corruption {name!r} needs images of at least {MIN_SIDE}×{MIN_SIDE} px, got {h}×{w}")
+
+
+def corrupt(
+    images: jax.Array, *, name: str, key: jax.Array, severity: int | None = None, table: str | None = None
+) -> jax.Array:
+    """Corrupts (B,H,W,C) images (uint8 or float in [0,255], C = 1 or 3) with `name` at `severity` (1..5) of
+    `table` ("imagenet", "cifar", or "mnist" for MNIST_C with severity None; default: `default_table`); one key per
+    example from `key`. Same shape and dtype out, integer levels in [0,255]. Jittable with name, severity and table
+    static."""
+    _check_images(images, name)
     _check_key(key)
-    table = default_table(h, w) if table is None else table
-    _check_request(name, severity, table)
-    return _corrupt(images, key, name=name, severity=severity, table=table)
+    table = default_table(*images.shape[1:3]) if table is None else table
+    check_request(name, severity, table)
+    return _corrupt(images, jax.random.split(key, images.shape[0]), name=name, severity=severity, table=table)
+
+
+def corrupt_examples(
+    images: jax.Array,
+    *,
+    name: str,
+    indices: jax.Array,
+    seed: int = 0,
+    severity: int | None = None,
+    table: str | None = None,
+) -> jax.Array:
+    """`corrupt` with example i's randomness drawn from (seed, name, severity, indices[i]) alone, so an example gets
+    the same corrupted image in any batch, batch size or device count: what evaluations compare runs on."""
+    _check_images(images, name)
+    if indices.shape != images.shape[:1]:
+        raise DataError(f"indices must be ({images.shape[0]},), one per image; got shape {indices.shape}")
+    table = default_table(*images.shape[1:3]) if table is None else table
+    check_request(name, severity, table)
+    setting = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), zlib.crc32(name.encode())), severity or 0)
+    keys = jax.vmap(lambda index: jax.random.fold_in(setting, index))(indices)
+    return _corrupt(images, keys, name=name, severity=severity, table=table)
 
 
 @functools.partial(jax.jit, static_argnames=("name", "severity", "table"))
-def _corrupt(images, key, *, name, severity, table):
+def _corrupt(images, keys, *, name, severity, table):
     """The checked, jitted body of `corrupt`: vmap of the op over examples and their keys, then uint8 levels."""
     entry = (MNIST_C if table == "mnist" else CORRUPTIONS)[name]
     c = entry.params[table][0 if severity is None else severity - 1]
     x = jnp.clip(images.astype(jnp.float32), 0, 255) / 255
-    out = jax.vmap(lambda image, k: entry.op(image, k, c))(x, jax.random.split(key, images.shape[0]))
+    out = jax.vmap(lambda image, k: entry.op(image, k, c))(x, keys)
     return jnp.floor(jnp.clip(out * 255 + 1e-3, 0, 255)).astype(images.dtype)

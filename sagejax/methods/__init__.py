@@ -25,9 +25,11 @@ from sagejax.methods.views import PANEL_COUNT
 
 
 def classify(model, batch, config) -> dict:
-    """Class logits of the clean images, what classification evaluators score."""
+    """Class logits of the images (what classification evaluators score) and the pooled penultimate embedding
+    (what retrieval ranks by)."""
     del config
-    return {"logits": models.forward(model, batch["image"])["logits"]}
+    outputs = models.forward(model, batch["image"])
+    return {"logits": outputs["logits"], "embedding": outputs["embedding"]}
 
 
 def image_panels(config, batch, count: int = PANEL_COUNT) -> dict[str, np.ndarray]:

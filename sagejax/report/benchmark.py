@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+from sagejax.report._figure import pyplot, save
+
 SWEPT = ("num_devices", "batch_size", "image_size")  # the x axis: the first of these with several values
 
 
 def benchmark_plot(results: list[dict], path: str) -> str:
     """Source images/s per row, a line per method/model/dtype over the first swept axis of SWEPT (devices, batch,
     image size), or one bar per row when nothing is swept; writes `path` and returns it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     axis = next((key for key in SWEPT if len({r[key] for r in results}) > 1), None)
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
     if axis is None:
@@ -36,7 +34,4 @@ def benchmark_plot(results: list[dict], path: str) -> str:
     device = results[0]["device"]
     ax.set_title(f"train step throughput ({device})", fontsize=9)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save(fig, path)

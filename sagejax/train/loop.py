@@ -188,8 +188,9 @@ def _finish_step(step: int, metrics, *, last_saved: int | None, config, logger: 
         logger.progress(step, row)
 
 
-def evaluate_checkpoint(config, workdir: str) -> dict[str, float]:
-    """Eval-only: restores the newest checkpoint in `workdir` and runs every evaluator on it."""
+def evaluate_checkpoint(config, workdir: str, *, write: bool = True) -> dict[str, float]:
+    """Eval-only: restores the newest checkpoint in `workdir` and runs every evaluator on it; with `write`, the
+    results replace the run's results.json / results.md (tools that add their own evaluations pass False)."""
     checkpoints = os.path.join(workdir, "checkpoints")
     if not os.path.isdir(checkpoints) or not any(name.isdigit() for name in os.listdir(checkpoints)):
         raise MissingError(f"no checkpoint in {checkpoints} to evaluate")
@@ -197,7 +198,8 @@ def evaluate_checkpoint(config, workdir: str) -> dict[str, float]:
     logger = MetricLogger(workdir, total_steps=config.train.steps, tensorboard=False)
     try:
         results = run.evaluate(logger, run.restored_step)
-        write_results(workdir, results, step=run.restored_step)
+        if write:
+            write_results(workdir, results, step=run.restored_step)
         return results
     finally:
         run.manager.close()

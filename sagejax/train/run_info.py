@@ -8,7 +8,10 @@ import subprocess
 
 import flax
 import jax
+import ml_collections
 import optax
+
+from sagejax.errors import MissingError
 
 
 def git_revision() -> str:
@@ -41,6 +44,15 @@ def write_run_info(workdir: str, config, **extra) -> dict:
         with open(path, "w", encoding="utf-8") as f:
             json.dump(info, f, indent=2, default=str)
     return info
+
+
+def read_config(workdir: str) -> ml_collections.ConfigDict:
+    """The config a sagejax.main run in `workdir` was trained with (its config.json)."""
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        raise MissingError(f"{path} not found; expected a sagejax.main run directory")
+    with open(path, encoding="utf-8") as f:
+        return ml_collections.ConfigDict(json.load(f)["config"])
 
 
 def _keep_earlier_version(path: str, config: dict) -> None:

@@ -14,6 +14,8 @@ from sagejax.errors import ConfigError
 from sagejax.evaluate.evaluators.base import Evaluator
 from sagejax.evaluate.evaluators.classification import ClassificationEvaluator
 from sagejax.evaluate.evaluators.linear_probe import LinearProbeEvaluator
+from sagejax.evaluate.evaluators.retrieval import RetrievalEvaluator
+from sagejax.evaluate.evaluators.robustness import RobustnessEvaluator
 from sagejax.evaluate.evaluators.saliency import AttentionAlignmentEvaluator, SaliencyEvaluator
 
 _REGISTRY: dict[str, type[Evaluator]] = {}
@@ -53,12 +55,16 @@ register("classification", ClassificationEvaluator)
 register("saliency", SaliencyEvaluator)
 register("linear_probe", LinearProbeEvaluator)
 register("attention_alignment", AttentionAlignmentEvaluator)
+register("robustness", RobustnessEvaluator)
+register("retrieval", RetrievalEvaluator)
 
 __all__ = [
     "AttentionAlignmentEvaluator",
     "ClassificationEvaluator",
     "Evaluator",
     "LinearProbeEvaluator",
+    "RetrievalEvaluator",
+    "RobustnessEvaluator",
     "SaliencyEvaluator",
     "default_config",
     "get",

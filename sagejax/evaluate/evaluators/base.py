@@ -9,6 +9,7 @@ import numpy as np
 
 from sagejax import data
 from sagejax.errors import ConfigError
+from sagejax.evaluate.evaluators.corrupted import Corrupted
 from sagejax.train.mesh import batch_sharding, global_batch, replicated
 from sagejax.train.state import merge_model
 
@@ -87,12 +88,17 @@ class Evaluator:
         batch = next(iter(data.eval_iter(self.config, self.name, self.settings.splits[0])))
         jax.eval_shape(self._eval_body, abstract_state.params, abstract_state.model_state, batch)
 
-    def batches(self, state, split: str) -> Iterator[dict[str, np.ndarray]]:
+    def batches(self, state, split: str, corruption: Corrupted | None = None) -> Iterator[dict[str, np.ndarray]]:
         """`forward`'s host outputs for each batch of a whole split, padding rows (valid=False) removed; an output
-        may cover only the first rows of the batch (e.g. panel images)."""
+        may cover only the first rows of the batch (e.g. panel images). With `corruption`, the images are first
+        corrupted on the devices, example i of the split with the randomness of index i (a separate program per
+        corruption, shared by every run evaluated in the process; the eval forward is the clean one)."""
         eval_fn = self._jitted()
-        for batch in data.eval_iter(self.config, self.name, split):
-            out = jax.device_get(eval_fn(state.params, state.model_state, global_batch(self.mesh, batch)))
+        for number, batch in enumerate(data.eval_iter(self.config, self.name, split)):
+            batch = global_batch(self.mesh, batch)
+            if corruption is not None:
+                batch["image"] = corruption.apply(batch["image"], number * self.settings.batch_size)
+            out = jax.device_get(eval_fn(state.params, state.model_state, batch))
             valid = out.pop("valid")
             yield {key: value[valid[: len(value)]] for key, value in out.items()}
 

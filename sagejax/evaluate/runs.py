@@ -1,0 +1,57 @@
+"""Trained runs evaluated after the fact: finding run directories (a run, or a directory of seed runs), grouping them
+by method, and running one evaluator on a run's newest checkpoint with the result cached in the run directory."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+from sagejax.errors import MissingError
+from sagejax.evaluate.evaluators import default_config
+from sagejax.train import run_info
+from sagejax.train.loop import evaluate_checkpoint
+
+
+def _is_run(path: str) -> bool:
+    return os.path.exists(os.path.join(path, "config.json"))
+
+
+def group_runs(paths) -> dict[str, list[str]]:
+    """{group: run directories}: each path (globs allowed) is a run directory, grouped under its own name, or a
+    directory whose sub-directories are runs (e.g. the seeds of one method), grouped under its name."""
+    groups: dict[str, list[str]] = {}
+    for pattern in paths:
+        matches = sorted(glob.glob(os.path.expanduser(pattern))) or [pattern]
+        for path in matches:
+            path = os.path.normpath(path)
+            if _is_run(path):
+                runs = [path]
+            else:
+                runs = sorted(p for p in glob.glob(os.path.join(path, "*")) if _is_run(p))
+            if not runs:
+                raise MissingError(f"{path} is neither a sagejax.main run (no config.json) nor a directory of runs")
+            groups.setdefault(os.path.basename(path), []).extend(runs)
+    return groups
+
+
+def evaluate_run(workdir: str, evaluator_type: str, settings: dict, *, cache: str, overwrite: bool = False) -> dict:
+    """The metrics (`<split>/...`, without the `eval/<name>/` prefix) of evaluator `evaluator_type` with `settings` on
+    the newest checkpoint of the run in `workdir`. Cached as `workdir/<cache>.json` with the settings: a cache written
+    with other settings (or `overwrite`) is recomputed; the run's own results.json is left alone."""
+    path = os.path.join(workdir, f"{cache}.json")
+    settings = json.loads(json.dumps(settings))  # tuples as lists, as the cache stores them
+    if os.path.exists(path) and not overwrite:
+        with open(path, encoding="utf-8") as f:
+            cached = json.load(f)
+        if cached.get("settings") == settings:
+            return cached["metrics"]
+    config = run_info.read_config(workdir)
+    config.evals = {evaluator_type: default_config(evaluator_type, **settings)}
+    results = evaluate_checkpoint(config, workdir, write=False)
+    prefix = f"eval/{evaluator_type}/"
+    metrics = {key[len(prefix) :]: value for key, value in results.items() if key.startswith(prefix)}
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump({"settings": settings, "metrics": metrics}, f, indent=1, sort_keys=True)
+    os.replace(path + ".tmp", path)
+    return metrics
