@@ -15,3 +15,6 @@ JAX_PLATFORMS=cpu XLA_FLAGS=--xla_force_host_platform_device_count=8 \
 "${bench[@]}" --methods xent,sage --batch_sizes 16,32,64,128 --out "$out/batch.jsonl"
 "${bench[@]}" --methods xent,sage --image_sizes 32,64 --out "$out/size.jsonl"
 "${bench[@]}" --mode=input --out "$out/input.jsonl"
+# the robustness evaluator's corruption sweeps (CIFAR-10-C's 19 × 5 and MNIST-C's 15) against the plain eval forward
+"${bench[@]}" --mode=corruptions --methods xent --batch_sizes 256 --steps 3 --out "$out/corruptions_cifar.jsonl"
+"${bench[@]}" --mode=corruptions --methods xent --batch_sizes 256 --steps 3 --table mnist --out "$out/corruptions_mnist.jsonl"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The accelerator check, ≤ 8 minutes on one GPU: train-step rows of ResNet-50 xent / sage (and sage with
-# stop_gradient_targets, with view_fraction=0.5) and ViT-B/16 xent at 224² bf16, batch 256, plus the
-# input-pipeline row (the Decoy MNIST loader against its step), then appends both tables to BENCHMARKS.md
+# The accelerator check (estimated ≤ 12 minutes on one GPU; not yet run on one): train-step rows of ResNet-50
+# xent / sage (and sage with stop_gradient_targets, with view_fraction=0.5) and ViT-B/16 xent at 224² bf16, batch
+# 256, plus the input-pipeline row (the Decoy MNIST loader against its step) and ResNet-50's eval forward under
+# the 19 ImageNet-C corruptions × 5 severities against the plain forward, then appends the tables to BENCHMARKS.md
 # under the device's name.
 #   launch/gpu_check.sh [--dry_run] [OUT_DIR]        (default OUT_DIR: benchmarks/gpu_check)
 # Environment: GPU_CHECK_TINY=1 runs the same rows at toy shapes (ResNet-18 width 4, ViT-tiny, 32², batch 8,
@@ -16,10 +17,12 @@ if [[ ${GPU_CHECK_TINY:-0} == 1 ]]; then
   resnet=resnet18 vit=vit_tiny size=32 batch=8 steps=2
   resnet_config=configs/sage_decoy.py:smoke vit_config=configs/sage_decoy.py:xent,smoke
   input=(--config=configs/sage_decoy.py:smoke --input_batches=3)
+  corruptions=(--config=configs/sage_decoy.py:xent,smoke --corruptions=brightness)
 else
   resnet=resnet50 vit=vit_b16 size=224 batch=256 steps=20
   resnet_config=configs/sage_csv.py:sage,resnet50 vit_config=configs/sage_csv.py:xent,vit_b16
   input=(--config=configs/sage_decoy.py --input_batches=50)
+  corruptions=(--config=configs/sage_csv.py:xent,resnet50)
 fi
 common=(--dtypes=bfloat16 --image_sizes="$size" --batch_sizes="$batch" --steps="$steps" --warmup=3)
 run() { if ((dry_run)); then printf '%q ' "$@" && echo; else "$@"; fi; }
@@ -29,6 +32,8 @@ run python -m sagejax.benchmark --config="$resnet_config" --models="$resnet" \
 run python -m sagejax.benchmark --config="$vit_config" --models="$vit" --methods=xent \
   "${common[@]}" --out="$out/vit.jsonl"
 run python -m sagejax.benchmark --mode=input "${input[@]}" --steps="$steps" --out="$out/input.jsonl"
+run python -m sagejax.benchmark --mode=corruptions "${corruptions[@]}" --image_sizes="$size" --batch_sizes="$batch" \
+  --steps=3 --warmup=1 --out="$out/corruptions.jsonl"
 ((dry_run)) && exit 0
 device=$(python -c 'import json, sys; print(json.loads(open(sys.argv[1]).readline())["device"])' "$out/resnet.jsonl")
 {
@@ -42,5 +47,7 @@ device=$(python -c 'import json, sys; print(json.loads(open(sys.argv[1]).readlin
   cat "$out/vit.md"
   echo
   cat "$out/input.md"
+  echo
+  cat "$out/corruptions.md"
 } >>"$benchmarks"
 echo "appended the rows to $benchmarks"

@@ -66,13 +66,15 @@ def test_slurm_dry_run_prints_the_srun_command():
 def test_gpu_check_dry_run_lists_the_rows_of_the_issue():
     result = subprocess.run(["bash", str(LAUNCH / "gpu_check.sh"), "--dry_run"], capture_output=True, text=True)
     lines = [shlex.split(line) for line in result.stdout.splitlines()]
-    assert result.returncode == 0 and len(lines) == 3
-    resnet, vit, pipeline = (dict(arg.split("=", 1) for arg in line[3:] if "=" in arg) for line in lines)
+    assert result.returncode == 0 and len(lines) == 4
+    resnet, vit, pipeline, corruptions = (dict(arg.split("=", 1) for arg in line[3:] if "=" in arg) for line in lines)
     assert resnet["--models"] == "resnet50" and resnet["--methods"].startswith("xent,sage,")
     assert vit["--models"] == "vit_b16" and vit["--methods"] == "xent"
     for row in (resnet, vit):
         assert (row["--dtypes"], row["--image_sizes"], row["--batch_sizes"]) == ("bfloat16", "224", "256")
     assert pipeline["--mode"] == "input"
+    assert corruptions["--mode"] == "corruptions" and corruptions["--config"] == "configs/sage_csv.py:xent,resnet50"
+    assert "--corruptions" not in corruptions and corruptions["--image_sizes"] == "224"  # the whole sweep at 224²
 
 
 @pytest.mark.slow
@@ -93,3 +95,4 @@ def test_gpu_check_runs_at_toy_shapes_and_appends_to_the_benchmarks_file(tmp_pat
     text = benchmarks.read_text()
     assert "## GPU check: cpu:cpu" in text and "| sage/view_fraction=0.5 | resnet18 (bfloat16) | 8×32² | 1 |" in text
     assert "| xent | vit_tiny (bfloat16) | 8×32² | 1 |" in text and "| decoy_mnist/" in text
+    assert "the sweep's 5 settings run at" in text and "| brightness |" in text
