@@ -16,5 +16,5 @@ JAX_PLATFORMS=cpu XLA_FLAGS=--xla_force_host_platform_device_count=8 \
 "${bench[@]}" --methods xent,sage --image_sizes 32,64 --out "$out/size.jsonl"
 "${bench[@]}" --mode=input --out "$out/input.jsonl"
 # the robustness evaluator's corruption sweeps (CIFAR-10-C's 19 × 5 and MNIST-C's 15) against the plain eval forward
-"${bench[@]}" --mode=corruptions --methods xent --batch_sizes 256 --steps 3 --out "$out/corruptions_cifar.jsonl"
-"${bench[@]}" --mode=corruptions --methods xent --batch_sizes 256 --steps 3 --table mnist --out "$out/corruptions_mnist.jsonl"
+"${bench[@]}" --mode=corruptions --methods xent --batch_sizes 64 --steps 3 --warmup 1 --out "$out/corruptions_cifar.jsonl"
+"${bench[@]}" --mode=corruptions --methods xent --batch_sizes 64 --steps 3 --warmup 1 --table mnist --out "$out/corruptions_mnist.jsonl"

@@ -25,6 +25,7 @@ from sagejax.evaluate import runs
 from sagejax.evaluate.corruption_error import corruption_errors, errors_by_corruption
 
 FLAGS = flags.FLAGS
+_ORDER = [*corruptions.CORRUPTIONS, *(name for name in corruptions.MNIST_C if name not in corruptions.CORRUPTIONS)]
 
 
 def _define_flags() -> None:
@@ -61,7 +62,7 @@ def summarize(results: dict[str, list[dict]], *, split: str, baseline: list[dict
     rows, by_severity = {}, {}
     for group, metrics in results.items():
         errors_per_run = [errors_by_corruption(m, split) for m in metrics]
-        names = list(errors_per_run[0])
+        names = sorted(errors_per_run[0], key=_ORDER.index)  # the tables' order: main ones, then validation ones
         main = [n for n in names if n in corruptions.MAIN] or names  # MNIST-C: every corruption is a main one
         table = {"clean": [m[f"{split}/clean/accuracy"] for m in metrics]}
         for name in names:
@@ -85,7 +86,8 @@ def summarize(results: dict[str, list[dict]], *, split: str, baseline: list[dict
 
 
 def markdown(rows: dict[str, dict[str, list[float]]]) -> str:
-    """A row per measurement, a column per group: mean ± std over its runs (accuracy in %, mCE as a ratio)."""
+    """A row per measurement, a column per group: mean ± std over its runs (accuracy in %, mCE as a ratio; "—" where
+    a value is undefined)."""
     groups = list(rows)
     names = list(dict.fromkeys(name for table in rows.values() for name in table))
     lines = ["| | " + " | ".join(f"{g} (n={len(rows[g]['clean'])})" for g in groups) + " |"]
@@ -95,6 +97,9 @@ def markdown(rows: dict[str, dict[str, list[float]]]) -> str:
         for group in groups:
             values = np.array(rows[group].get(name, [np.nan]))
             scale, digits = (1, 3) if "mCE" in name else (100, 1)
+            if np.isnan(values).any():  # e.g. relative mCE when the baseline's error does not rise under corruption
+                cells.append("—")
+                continue
             cells.append(f"{scale * values.mean():.{digits}f} ± {scale * values.std():.{digits}f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
