@@ -27,9 +27,9 @@ setup(
         "tensorboardX>=2.6,<3",
         "scipy>=1.13,<2",  # image resizing of saliency datasets (data/mnist_attention.py, saliency_folder.py)
         "tqdm>=4.66,<5",  # labeling progress (label.py)
-        "matplotlib>=3.8,<4",  # sweep plots (sweep.py)
+        "matplotlib>=3.8,<4",  # figures (sagejax.report, sweep.py)
     ],
     extras_require={
-        "test": ["pytest>=8,<10", "chex>=0.1.90,<0.2", "ruff>=0.17,<0.18"],
+        "test": ["pytest>=8,<10", "chex>=0.1.90,<0.2", "ruff>=0.17,<0.18", "scikit-learn>=1.4,<2"],
     },
 )
