@@ -1072,8 +1072,9 @@ def check_request(name: str, severity: int | None, table: str) -> None:
         raise ConfigError(f"severity must be an integer in 1..5, got {severity!r}")
 
 
-def _check_images(images: jax.Array, name: str) -> None:
-    """(B,H,W,C) uint8 or float images, C = 1 or 3, at least MIN_SIDE px on each side."""
+def _checked_table(images: jax.Array, name: str, severity: int | None, table: str | None) -> str:
+    """The table of a request (`default_table` for None) after checking it and the images: (B,H,W,C) uint8 or float,
+    C = 1 or 3, at least MIN_SIDE px on each side."""
     if images.ndim != 4:
         raise DataError(f"images must be (B,H,W,C), got shape {images.shape}")
     _, h, w, channels = images.shape
@@ -1083,6 +1084,9 @@ def _check_images(images: jax.Array, name: str) -> None:
         raise DataError(f"images must be uint8 or floating point in [0,255], got dtype {images.dtype}")
     if min(h, w) < MIN_SIDE:
         raise DataError(f"corruption {name!r} needs images of at least {MIN_SIDE}×{MIN_SIDE} px, got {h}×{w}")
+    table = default_table(h, w) if table is None else table
+    check_request(name, severity, table)
+    return table
 
 
 def corrupt(
@@ -1092,10 +1096,8 @@ def corrupt(
     `table` ("imagenet", "cifar", or "mnist" for MNIST_C with severity None; default: `default_table`); one key per
     example from `key`. Same shape and dtype out, integer levels in [0,255]. Jittable with name, severity and table
     static."""
-    _check_images(images, name)
+    table = _checked_table(images, name, severity, table)
     _check_key(key)
-    table = default_table(*images.shape[1:3]) if table is None else table
-    check_request(name, severity, table)
     return _corrupt(images, jax.random.split(key, images.shape[0]), name=name, severity=severity, table=table)
 
 
@@ -1110,11 +1112,9 @@ def corrupt_examples(
 ) -> jax.Array:
     """`corrupt` with example i's randomness drawn from (seed, name, severity, indices[i]) alone, so an example gets
     the same corrupted image in any batch, batch size or device count: what evaluations compare runs on."""
-    _check_images(images, name)
+    table = _checked_table(images, name, severity, table)
     if indices.shape != images.shape[:1]:
         raise DataError(f"indices must be ({images.shape[0]},), one per image; got shape {indices.shape}")
-    table = default_table(*images.shape[1:3]) if table is None else table
-    check_request(name, severity, table)
     setting = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), zlib.crc32(name.encode())), severity or 0)
     keys = jax.vmap(lambda index: jax.random.fold_in(setting, index))(indices)
     return _corrupt(images, keys, name=name, severity=severity, table=table)

@@ -1,5 +1,5 @@
 """Corruption settings of the evaluators that score corrupted images (robustness, retrieval): which corruption, at
-which severity of which table, and how an eval batch is corrupted inside the jitted forward."""
+which severity of which table, and how an eval batch is corrupted on its devices before the eval forward."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from sagejax.errors import ConfigError
 
 
 class Corrupted(NamedTuple):
-    """One corruption setting; hashable, so each gets its own compiled eval forward."""
+    """One corruption setting; hashable, so each gets its own compiled corruption program (the static argument of
+    `_apply`), shared by every evaluator in the process."""
 
     name: str
     severity: int | None  # None for MNIST-C (one fixed severity each)

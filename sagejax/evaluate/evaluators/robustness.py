@@ -1,5 +1,5 @@
 """Robustness evaluator: accuracy of the method's logits on clean images and on every corruption × severity of
-`sagejax.augment.corruptions`, corrupted on the devices inside the jitted eval forward. The corruption seed is
+`sagejax.augment.corruptions`, corrupted on the devices before the clean eval forward. The corruption seed is
 fixed and example i's randomness depends on i alone, so every run is scored on the same corrupted images."""
 
 from __future__ import annotations
