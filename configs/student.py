@@ -10,8 +10,9 @@ The offline default pretrains on `mnist_attention`'s 4,000 `unlabeled` images an
 Variants: a method (`simclr`, `simclr_attn`, `simclr_cotrain`, `supervised`, `supervised_attn`), a backbone
 (`resnet18` of width 8 with the 32×32 stem, or `resnet50` with the ImageNet stem at 224²), `labels=DIR` for the
 teacher-labelled folder, `lars` for SimCLR's LARS recipe (lr 1.0 × batch/256; the default is AdamW, which
-trains these short CPU runs further), `smoke` for a CPU check. `simclr_cotrain` trains on `train+unlabeled` with
-the human maps of `train` only (the unlabeled images' maps read as none).
+trains these short CPU runs further), `robust` to add the `robustness` (CIFAR-10-C sweep of `validation` through a
+logistic probe fit on clean `train`) and `retrieval` evaluators, `smoke` for a CPU check. `simclr_cotrain` trains
+on `train+unlabeled` with the human maps of `train` only (the unlabeled images' maps read as none).
 Evaluators: `linear_probe` (ridge and logistic,
 full and 1/5/10/25-shot, regularisation chosen on a held-out part of `train`) and `attention_alignment` (NSS, CC,
 KLD, SIM, AUC-Judd, sAUC of the model's attention against the human maps of `validation`). Time: about 3 minutes
@@ -34,9 +35,14 @@ TEACHER_LABELS = "workdirs/labels/mnist_attention"
 
 
 def get_config(arg: str | None = None):
-    """Variants, comma separated: a method, a backbone, optional `labels=DIR`, `lars`, `smoke`."""
+    """Variants, comma separated: a method, a backbone, optional `labels=DIR`, `lars`, `robust`, `smoke`."""
     arg = common.parse_arg(
-        arg, choices={"method": METHODS, "backbone": tuple(BACKBONES)}, labels=TEACHER_LABELS, lars=False, smoke=False
+        arg,
+        choices={"method": METHODS, "backbone": tuple(BACKBONES)},
+        labels=TEACHER_LABELS,
+        lars=False,
+        robust=False,
+        smoke=False,
     )
     config = ml_collections.ConfigDict()
     config.seed = 0
@@ -60,9 +66,18 @@ def get_config(arg: str | None = None):
     config.evals = ml_collections.ConfigDict()
     config.evals.linear_probe = common.evaluator("linear_probe", splits=("validation",), batch_size=250)
     config.evals.attention_alignment = common.evaluator("attention_alignment", splits=("validation",), batch_size=100)
+    if arg.robust:  # CIFAR-10-C sweep through a probe fit on clean `train`, and retrieval of `validation` in `train`
+        config.evals.robustness = common.evaluator(
+            "robustness", splits=("validation",), batch_size=250, classifier="logistic_probe", probe_split="train"
+        )
+        config.evals.retrieval = common.evaluator(
+            "retrieval", splits=("validation",), batch_size=250, query_corruptions=("gaussian_noise/3", "contrast/3")
+        )
     config.mesh = common.mesh()
     if arg.smoke:
         common.smoke(config)
         config.model.student.update(projection_hidden=16, projection_dim=8)
         config.evals.linear_probe.update(shots=(1,), shot_seeds=1, logistic_steps=5)
+        if arg.robust:
+            config.evals.robustness.update(corruptions=("brightness",), severities=(1, 5), logistic_steps=5)
     return config

@@ -5,10 +5,12 @@ r"""Corruption robustness of trained runs: clean accuracy and accuracy under eve
 
 Each --workdirs entry (globs allowed) is a run directory or a directory of runs (its seeds), grouped under its name.
 Every run's newest checkpoint is scored by the `robustness` evaluator (cached in the run as
-robustness-<table>-<split>.json) and the groups are summarised as mean ± std over their runs: per corruption the
-accuracy averaged over severities, the 15 main corruptions' mean, the 4 validation corruptions (speckle noise,
-Gaussian blur, spatter, saturate) apart, and with --baseline the mCE and relative mCE against that group's mean
-errors. Writes robustness.json, robustness.md and robustness.png (accuracy against severity) in --out.
+robustness-<table>-<split>[-probe].json) with its own logits or, for self-supervised runs
+(--classifier=logistic_probe), a logistic probe fit on clean --probe_split features. The groups are summarised as
+mean ± std over their runs: per corruption the accuracy averaged over severities, the 15 main corruptions' mean, the
+4 validation corruptions (speckle noise, Gaussian blur, spatter, saturate) apart, and with --baseline the mCE and
+relative mCE against that group's mean errors. Writes robustness.json, robustness.md and robustness.png (accuracy
+against severity) in --out.
 """
 
 from __future__ import annotations
@@ -38,13 +40,21 @@ def _define_flags() -> None:
     flags.DEFINE_list("severities", ["1", "2", "3", "4", "5"], "Severities (ignored for MNIST-C).")
     flags.DEFINE_integer("batch_size", 256, "Eval batch size (a multiple of the device count).")
     flags.DEFINE_integer("corruption_seed", 0, "Seed of the corruptions' randomness, the same for every run.")
+    flags.DEFINE_enum(
+        "classifier",
+        "logits",
+        ["logits", "logistic_probe"],
+        "The runs' own logits, or a logistic probe fit on clean --probe_split features (self-supervised runs).",
+    )
+    flags.DEFINE_string("probe_split", "train", "The labelled split the probe is fit on (with --classifier).")
     flags.DEFINE_bool("overwrite", False, "Recompute cached per-run results.")
     flags.mark_flags_as_required(["workdirs", "out"])
 
 
 def evaluate_groups(groups: dict[str, list[str]], settings: dict, *, overwrite: bool = False) -> dict[str, list[dict]]:
     """{group: [metrics of each run]} of the robustness evaluator with `settings`."""
-    cache = f"robustness-{settings.get('table') or 'auto'}-{settings['splits'][0]}".replace("/", "_")
+    probe = "-probe" if settings.get("classifier") == "logistic_probe" else ""
+    cache = f"robustness-{settings.get('table') or 'auto'}-{settings['splits'][0]}{probe}".replace("/", "_")
     return {
         group: [runs.evaluate_run(run, "robustness", settings, cache=cache, overwrite=overwrite) for run in members]
         for group, members in groups.items()
@@ -115,7 +125,10 @@ def main(argv):
         corruptions=tuple(FLAGS.corruptions),
         severities=tuple(int(s) for s in FLAGS.severities),
         corruption_seed=FLAGS.corruption_seed,
+        classifier=FLAGS.classifier,
     )
+    if FLAGS.classifier == "logistic_probe":
+        settings["probe_split"] = FLAGS.probe_split
     groups = runs.group_runs(FLAGS.workdirs)
     results = evaluate_groups(groups, settings, overwrite=FLAGS.overwrite)
     baseline = None

@@ -16,10 +16,10 @@ import pytest
 from PIL import Image
 from sklearn.metrics import average_precision_score
 
-from configs import common, sage_csv
+from configs import common, sage_csv, student
 from sagejax import augment, data, methods
 from sagejax.errors import ConfigError, DataError, MissingError
-from sagejax.evaluate import corruption_error, retrieval, runs
+from sagejax.evaluate import corruption_error, probes, retrieval, runs
 from sagejax.evaluate.evaluators import make_evaluators
 from sagejax.train import init_state, make_mesh
 from sagejax.train.loop import train_and_evaluate
@@ -222,6 +222,59 @@ def test_robustness_evaluator_equals_corrupting_the_whole_split_at_once(csv_dir,
     assert min(expected.values()) < expected["test/clean/accuracy"], expected  # the corruptions change answers
 
 
+def _pixel_features(model, batch, config):
+    """The top-left pixel's channels as the embedding: a linear probe on them mostly separates the two classes."""
+    del model, config
+    return {"embedding": batch["image"][:, 0, 0, :]}
+
+
+def test_robustness_probe_is_fit_on_clean_train_features_and_scores_corrupted_test(csv_dir, tfds_dir, devices):
+    settings = dict(
+        splits=("test",),
+        batch_size=8,
+        corruptions=("gaussian_noise",),
+        severities=(5,),
+        classifier="logistic_probe",
+        probe_split="train",
+        logistic_l2s=(1e-4, 1e-2),
+        logistic_steps=20,
+    )
+    config = _config(csv_dir, tfds_dir, {"robustness": ("robustness", settings)})
+    evaluator, setup = _evaluator(config, devices, "robustness", predict=_pixel_features)
+    metrics, _ = evaluator.run(setup.init())
+
+    def features(images):
+        inputs = data.to_model_inputs({"image": jnp.asarray(images)})
+        return np.asarray(_pixel_features(None, inputs, None)["embedding"], np.float64)
+
+    train_images, train_labels = _split(config, "robustness", "train")
+    standardize = probes.Standardizer(features(train_images))
+    x = standardize(features(train_images))
+    fit, held = probes.holdout_split(train_labels, fraction=0.2, seed=config.seed)
+    kwargs = dict(num_classes=2, steps=20)
+    l2 = probes.choose_logistic_l2(x[fit], train_labels[fit], x[held], train_labels[held], l2s=(1e-4, 1e-2), **kwargs)
+    params = probes.logistic_fit(x, train_labels, l2=l2, **kwargs)
+    images, labels = _split(config, "robustness", "test")
+    noisy = augment.corrupt_examples(
+        jnp.asarray(images), name="gaussian_noise", severity=5, table="cifar", seed=0, indices=jnp.arange(16)
+    )
+
+    def accuracy(images):
+        return float(np.mean(probes.logistic_predict(params, standardize(features(images))) == labels))
+
+    assert metrics["probe/logistic_l2"] == l2
+    assert metrics["test/clean/accuracy"] == pytest.approx(accuracy(images)) and accuracy(images) >= 0.75
+    assert metrics["test/gaussian_noise/5/accuracy"] == pytest.approx(accuracy(noisy))
+    assert metrics["test/gaussian_noise/5/accuracy"] < metrics["test/clean/accuracy"]
+
+
+def test_student_robust_variant_adds_the_probe_sweep_and_retrieval_of_validation():
+    config = student.get_config("simclr,robust")
+    assert config.evals.robustness.classifier == "logistic_probe" and config.evals.robustness.probe_split == "train"
+    assert config.evals.robustness.splits == ("validation",) and config.evals.retrieval.database_split == "train"
+    assert "robustness" not in student.get_config("simclr").evals
+
+
 def test_retrieval_evaluator_equals_ranking_the_embeddings(csv_dir, tfds_dir, devices):
     settings = dict(splits=("test",), batch_size=8, ks=(1, 8), query_corruptions=("gaussian_noise/5",))
     config = _config(csv_dir, tfds_dir, {"retrieval": ("retrieval", settings)})
@@ -250,6 +303,9 @@ def test_retrieval_evaluator_equals_ranking_the_embeddings(csv_dir, tfds_dir, de
         ("robustness", dict(severities=()), r"config.evals.bad.severities is empty"),
         ("robustness", dict(table="tiny"), r"config.evals.bad.table='tiny' is not a corruption table"),
         ("robustness", dict(corruptions=("shear",)), r"an MNIST-C corruption: pass table='mnist'"),
+        ("robustness", dict(classifier="knn"), r"config.evals.bad.classifier='knn' is not one of"),
+        ("robustness", dict(classifier="logistic_probe", probe_split="gallery"), r"probe_split 'gallery' is not"),
+        ("robustness", dict(classifier="logistic_probe", probe_split="test"), r"probe_split 'test' is also evaluated"),
         ("retrieval", dict(query_corruptions=("fog/x",)), r"'fog/x' is not 'name/severity'"),
         ("retrieval", dict(query_corruptions=("shear/2",), table="mnist"), r"one fixed severity"),
         ("retrieval", dict(database_split="gallery"), r"database_split 'gallery' is not a split"),

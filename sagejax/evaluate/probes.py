@@ -75,6 +75,16 @@ def logistic_predict(params: dict, features: np.ndarray) -> np.ndarray:
     return np.argmax(features @ params["w"] + params["b"], axis=1)
 
 
+def choose_logistic_l2(x, y, held_x, held_y, *, num_classes: int, l2s, steps: int) -> float:
+    """The l2 of `l2s` whose probe fit on (x, y) is most accurate on (held_x, held_y); ties go to the stronger."""
+    l2s = sorted(l2s, reverse=True)
+    scores = [
+        np.mean(logistic_predict(logistic_fit(x, y, num_classes=num_classes, l2=l2, steps=steps), held_x) == held_y)
+        for l2 in l2s
+    ]
+    return l2s[int(np.argmax(scores))]
+
+
 def holdout_split(labels: np.ndarray, *, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(fit, held-out) indices: a seeded, per-class `fraction` held out (at least one example of every class with
     two or more)."""

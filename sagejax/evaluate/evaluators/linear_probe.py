@@ -99,11 +99,10 @@ class LinearProbeEvaluator(Evaluator):
         lambdas = sorted(s.ridge_lambdas, reverse=True)
         ridge = probes.ridge_weights(x, y, num_classes=num_classes, lambdas=lambdas)
         lam = lambdas[int(np.argmax([np.mean(probes.ridge_predict(w, held_x) == held_y) for w in ridge]))]
-        l2s = sorted(s.logistic_l2s, reverse=True)
-        scores = [
-            np.mean(probes.logistic_predict(self._logistic(x, y, l2, num_classes), held_x) == held_y) for l2 in l2s
-        ]
-        return lam, l2s[int(np.argmax(scores))]
+        l2 = probes.choose_logistic_l2(
+            x, y, held_x, held_y, num_classes=num_classes, l2s=s.logistic_l2s, steps=s.logistic_steps
+        )
+        return lam, l2
 
     def _logistic(self, x, y, l2, num_classes):
         return probes.logistic_fit(x, y, num_classes=num_classes, l2=l2, steps=self.settings.logistic_steps)
