@@ -3,10 +3,11 @@ saliency-preserving x~ and saliency-degrading x~' views, and the model's attenti
 
   python -m sagejax.panels --workdir workdirs/compare/texture/sage/seed0 --split test --out panels.png
 
-The views use the run's own view settings (blur σ, degradation, inversion) when its method builds them, else the
-shared defaults (methods.views.VIEW_DEFAULTS). The last column is the model's attention head when it has one (a
-student), else the input-gradient saliency of the predicted class (max over channels of |∂logit/∂x|): a classifier's
-last feature map can be 1×1 at 32² and shows nothing.
+The map column is the examples' `saliency` (on saliency datasets such as mnist_attention, their human `density`;
+`--map` picks another). The views use the run's own view settings (blur σ, degradation, inversion) when its method
+builds them, else the shared defaults (methods.views.VIEW_DEFAULTS). The last column is the model's attention head
+when it has one (a student), else the input-gradient saliency of the predicted class (max over channels of
+|∂logit/∂x|): a classifier's last feature map can be 1×1 at 32² and shows nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sagejax.train.trained import Trained, restore_trained
 
 FLAGS = flags.FLAGS
 COLUMNS = ("image", "saliency", "x~ (keep)", "x~' (degrade)")
+MAP_KEYS = ("saliency", "density", "teacher_saliency")  # the map shown and blurred by, the first one present
 
 
 def _define_flags() -> None:
@@ -36,6 +38,7 @@ def _define_flags() -> None:
     flags.DEFINE_string("split", "test", "The split whose first examples are shown.")
     flags.DEFINE_integer("count", 6, "How many examples (rows).")
     flags.DEFINE_string("out", "", "The PNG to write ('' = <workdir>/panels-<split>.png).")
+    flags.DEFINE_string("map", "", f"The examples' map to show ('' = the first of {', '.join(MAP_KEYS)} present).")
     flags.mark_flags_as_required(["workdir"])
 
 
@@ -47,21 +50,21 @@ def first_examples(config, split: str, count: int) -> dict[str, np.ndarray]:
     return {key: value[batch["valid"]] for key, value in batch.items()}
 
 
-def panel_columns(run: Trained, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The COLUMNS of a host batch that holds a "saliency" map, for the restored `run`, and the model's attention
-    ("attention (head)") or input-gradient map ("input gradient")."""
-    if "saliency" not in batch:
-        raise ConfigError(f"{run.config.data.name} examples have no 'saliency' map to show (features: {sorted(batch)})")
-    inputs = data.to_model_inputs({key: jnp.asarray(batch[key]) for key in ("image", "saliency")})
-    settings = {key: run.config.method.get(key, default) for key, default in VIEW_DEFAULTS.items()}
-    views = config_views(
-        ml_collections.ConfigDict(settings), images=inputs["image"], saliency=inputs["saliency"], rng=jax.random.key(0)
-    )
-    columns = dict(
-        zip(
-            COLUMNS, (np.asarray(inputs["image"]), *(np.asarray(views[k]) for k in ("saliency", "x_keep", "x_degrade")))
-        )
-    )
+def panel_columns(run: Trained, batch: dict[str, np.ndarray], map_key: str = "") -> dict[str, np.ndarray]:
+    """The COLUMNS of a host batch for the restored `run`, the views built from map `map_key` ('' = the first of
+    MAP_KEYS the batch holds), and the model's attention ("attention (head)") or input-gradient map ("input
+    gradient")."""
+    map_key = map_key or next((key for key in MAP_KEYS if key in batch), "saliency")
+    if map_key not in batch:
+        features = sorted(batch)
+        raise ConfigError(f"{run.config.data.name} examples have no {map_key!r} map to show (features: {features})")
+    inputs = data.to_model_inputs({"image": jnp.asarray(batch["image"]), map_key: jnp.asarray(batch[map_key])})
+    inputs["saliency"] = inputs.pop(map_key)
+    settings = view_settings(run.config.method)
+    views = config_views(settings, images=inputs["image"], saliency=inputs["saliency"], rng=jax.random.key(0))
+    names = (COLUMNS[0], map_key, *COLUMNS[2:])  # the map column named by the map shown
+    images = (np.asarray(inputs["image"]), *(np.asarray(views[k]) for k in ("saliency", "x_keep", "x_degrade")))
+    columns = dict(zip(names, images))
     model = run.model()
     outputs = models.forward(model, inputs["image"])
     if "attention" in outputs:
@@ -69,6 +72,15 @@ def panel_columns(run: Trained, batch: dict[str, np.ndarray]) -> dict[str, np.nd
     else:
         columns["input gradient"] = np.asarray(input_gradient(model, inputs["image"]))
     return columns
+
+
+def view_settings(method_config) -> ml_collections.ConfigDict:
+    """The run's view settings when its method builds SAGE views (it has every VIEW_DEFAULTS key), else the defaults:
+    a student's `blur_sigma` is its SimCLR blur range, not a view setting."""
+    builds_views = all(key in method_config for key in VIEW_DEFAULTS)
+    return ml_collections.ConfigDict(
+        {key: method_config[key] if builds_views else default for key, default in VIEW_DEFAULTS.items()}
+    )
 
 
 def input_gradient(model, images: jax.Array) -> jax.Array:
@@ -86,7 +98,7 @@ def main(argv):
     del argv
     run = restore_trained(FLAGS.workdir, make_mesh({"data": 1}, devices=jax.devices()[:1]))
     batch = first_examples(run.config, FLAGS.split, FLAGS.count)
-    columns = panel_columns(run, batch)
+    columns = panel_columns(run, batch, FLAGS.map)
     names = batch.get("label", np.zeros(len(batch["image"]), int))
     out = FLAGS.out or os.path.join(run.workdir, f"panels-{FLAGS.split}.png")
     title = f"{run.config.method.name} · {os.path.basename(os.path.dirname(run.workdir))} · step {run.step}"

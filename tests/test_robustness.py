@@ -408,6 +408,19 @@ def test_saliency_panels_of_a_trained_run(trained_run, tmp_path):
     # These CSV rows have no map: an empty map means "all salient", so x~ is the image and x~' its blur.
     np.testing.assert_allclose(columns["x~ (keep)"], columns["image"], atol=1e-6)
     assert not np.allclose(columns["x~' (degrade)"], columns["image"])
+    # A saliency dataset's human map (`density`, no `saliency`) is shown and builds the views.
+    density = np.zeros_like(batch.pop("saliency"))
+    density[:, :16] = 255
+    with_density = panels.panel_columns(run, {**batch, "density": density})
+    assert list(with_density)[:2] == ["image", "density"]
+    np.testing.assert_allclose(with_density["x~ (keep)"][:, :16], columns["image"][:, :16], atol=1e-6)
+    assert not np.allclose(with_density["x~ (keep)"][:, 16:], columns["image"][:, 16:])
+    with pytest.raises(ConfigError, match="examples have no 'saliency' map to show"):
+        panels.panel_columns(run, batch)
+    sage = sage_csv.get_config("sage,resnet18_32").method
+    sage.blur_sigma = 3.5
+    assert panels.view_settings(sage).blur_sigma == 3.5
+    assert panels.view_settings(student.get_config("simclr").method).blur_sigma == 2.0  # not SimCLR's blur range
     path = report.saliency_panels(columns, str(tmp_path / "panels.png"), row_labels=["a", "b"])
     assert os.path.getsize(path) > 0
     with pytest.raises(ValueError, match=r"every column needs 4 rows, got \[4, 3\]"):
