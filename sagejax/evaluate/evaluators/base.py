@@ -102,5 +102,10 @@ class Evaluator:
             valid = out.pop("valid")
             yield {key: value[valid[: len(value)]] for key, value in out.items()}
 
+    def gather(self, state, split: str, corruption: Corrupted | None = None) -> dict[str, np.ndarray]:
+        """`batches`' outputs over the whole split, each concatenated along the example axis."""
+        parts = list(self.batches(state, split, corruption))
+        return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+
     def run(self, state) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         raise NotImplementedError

@@ -3,8 +3,6 @@ splits (`sagejax.evaluate.split_metrics`)."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from sagejax.errors import ConfigError
 from sagejax.evaluate.evaluators.base import Evaluator
 from sagejax.evaluate.split_metrics import split_metrics
@@ -53,8 +51,7 @@ class ClassificationEvaluator(Evaluator):
     def run(self, state):
         metrics = {}
         for split in self.settings.splits:
-            outputs = list(self.batches(state, split))
-            gathered = {key: np.concatenate([out[key] for out in outputs]) for key in outputs[0]}
+            gathered = self.gather(state, split)
             scores = split_metrics(
                 logits=gathered["logits"],
                 labels=gathered["label"],

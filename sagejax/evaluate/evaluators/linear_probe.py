@@ -58,9 +58,8 @@ class LinearProbeEvaluator(Evaluator):
         return {"features": features.reshape(features.shape[0], -1), "label": batch["label"], "valid": batch["valid"]}
 
     def _features(self, state, split: str) -> tuple[np.ndarray, np.ndarray]:
-        parts = list(self.batches(state, split))
-        features = np.concatenate([p["features"] for p in parts]).astype(np.float64)
-        labels = np.concatenate([p["label"] for p in parts]).astype(np.int64)
+        gathered = self.gather(state, split)
+        features, labels = gathered["features"].astype(np.float64), gathered["label"].astype(np.int64)
         if np.unique(labels).size < 2:
             raise DataError(f"split {split!r} has {np.unique(labels).size} label value(s); a probe needs at least 2")
         return features, labels

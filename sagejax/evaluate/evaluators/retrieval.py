@@ -56,8 +56,8 @@ class RetrievalEvaluator(Evaluator):
         return {"features": features.reshape(features.shape[0], -1), "label": batch["label"], "valid": batch["valid"]}
 
     def _embeddings(self, state, split: str, corruption=None) -> tuple[np.ndarray, np.ndarray]:
-        parts = list(self.batches(state, split, corruption))
-        return np.concatenate([p["features"] for p in parts]), np.concatenate([p["label"] for p in parts])
+        gathered = self.gather(state, split, corruption)
+        return gathered["features"], gathered["label"]
 
     def run(self, state):
         s = self.settings

@@ -77,15 +77,11 @@ class RobustnessEvaluator(Evaluator):
             out["features"] = features.reshape(features.shape[0], -1)
         return out
 
-    def _outputs(self, state, split: str, corruption=None) -> dict[str, np.ndarray]:
-        parts = list(self.batches(state, split, corruption))
-        return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-
     def _fit_probe(self, state):
         """(predict: features -> class, l2): a logistic probe on z-scored clean `probe_split` features, its l2 chosen
         on a held-out part of that split and then refit on all of it."""
         s = self.settings
-        train = self._outputs(state, s.probe_split)
+        train = self.gather(state, s.probe_split)
         x, y = train["features"].astype(np.float64), train["label"].astype(np.int64)
         standardize = probes.Standardizer(x)
         x = standardize(x)
@@ -96,7 +92,7 @@ class RobustnessEvaluator(Evaluator):
         return lambda features: probes.logistic_predict(params, standardize(features.astype(np.float64))), l2
 
     def _accuracy(self, state, split: str, corruption=None, probe=None) -> float:
-        out = self._outputs(state, split, corruption)
+        out = self.gather(state, split, corruption)
         predicted = out["predicted"] if probe is None else probe(out["features"])
         return float(np.mean(predicted == out["label"]))
 
