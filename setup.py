@@ -10,14 +10,20 @@ setup(
     long_description_content_type="text/markdown",
     packages=find_packages(include=["sagejax", "sagejax.*", "configs"]),  # configs import each other as modules
     python_requires=">=3.11",
-    # Ranges tested: Python 3.12 (jax 0.12.0.1, flax 0.12.12) and Python 3.11 (jax 0.10.2, flax 0.12.8).
+    # The upper bounds of jax/jaxlib, flax, orbax-checkpoint and grain are the newest releases the whole suite has
+    # passed on, so an untested release never reaches a fresh install; raise one only after the suite passes on it.
+    # Passed on: Python 3.12 with jax/jaxlib 0.12.1, flax 0.12.12, orbax-checkpoint 0.12.8, grain 0.2.18; Python 3.11
+    # resolves jax/jaxlib 0.10.2 and flax 0.12.8 (newer releases need 3.12) with the same orbax-checkpoint and grain.
+    # jax 0.12.1 hangs a multi-process CPU run that uses the persistent compilation cache; sagejax turns the cache
+    # off in such runs (train/distributed.py).
     install_requires=[
-        "jax>=0.10.2,<0.13",
-        "flax>=0.12.8,<0.13",
+        "jax>=0.10.2,<=0.12.1",
+        "jaxlib>=0.10.2,<=0.12.1",
+        "flax>=0.12.8,<=0.12.12",
         "optax>=0.2.5,<0.3",
-        "orbax-checkpoint>=0.11.20,<0.13",
+        "orbax-checkpoint>=0.11.20,<=0.12.8",
         "tensorflow-datasets>=4.9.9,<5",
-        "grain>=0.2.12,<0.3",
+        "grain>=0.2.12,<=0.2.18",
         "array-record>=0.8.1,<0.9",
         "ml-collections>=1.0,<2",
         "absl-py>=2.1,<3",

@@ -6,7 +6,8 @@
 # under the device's name.
 #   launch/gpu_check.sh [--dry_run] [OUT_DIR]        (default OUT_DIR: benchmarks/gpu_check)
 # Environment: GPU_CHECK_TINY=1 runs the same rows at toy shapes (ResNet-18 width 4, ViT-tiny, 32², batch 8,
-# 2 steps) for a CPU check; BENCHMARKS_FILE names the file to append to (default BENCHMARKS.md).
+# 2 steps) for a CPU check; BENCHMARKS_FILE names the file to append to (default BENCHMARKS.md); PYTHON the
+# interpreter (default: the `python` on PATH).
 set -euo pipefail
 dry_run=0
 if [[ ${1:-} == --dry_run ]]; then dry_run=1; shift; fi
@@ -25,17 +26,18 @@ else
   corruptions=(--config=configs/sage_csv.py:xent,resnet50)
 fi
 common=(--dtypes=bfloat16 --image_sizes="$size" --batch_sizes="$batch" --steps="$steps" --warmup=3)
+python=${PYTHON:-python}  # the interpreter to run (PYTHON=path/to/venv/bin/python outside an activated venv)
 run() { if ((dry_run)); then printf '%q ' "$@" && echo; else "$@"; fi; }
 ((dry_run)) || { rm -f "$out"/*.jsonl; mkdir -p "$out"; }
-run python -m sagejax.benchmark --config="$resnet_config" --models="$resnet" \
+run "$python" -m sagejax.benchmark --config="$resnet_config" --models="$resnet" \
   --methods=xent,sage,sage/stop_gradient_targets=True,sage/view_fraction=0.5 "${common[@]}" --out="$out/resnet.jsonl"
-run python -m sagejax.benchmark --config="$vit_config" --models="$vit" --methods=xent \
+run "$python" -m sagejax.benchmark --config="$vit_config" --models="$vit" --methods=xent \
   "${common[@]}" --out="$out/vit.jsonl"
-run python -m sagejax.benchmark --mode=input "${input[@]}" --steps="$steps" --out="$out/input.jsonl"
-run python -m sagejax.benchmark --mode=corruptions "${corruptions[@]}" --image_sizes="$size" --batch_sizes="$batch" \
+run "$python" -m sagejax.benchmark --mode=input "${input[@]}" --steps="$steps" --out="$out/input.jsonl"
+run "$python" -m sagejax.benchmark --mode=corruptions "${corruptions[@]}" --image_sizes="$size" --batch_sizes="$batch" \
   --steps=3 --warmup=1 --out="$out/corruptions.jsonl"
 ((dry_run)) && exit 0
-device=$(python -c 'import json, sys; print(json.loads(open(sys.argv[1]).readline())["device"])' "$out/resnet.jsonl")
+device=$("$python" -c 'import json, sys; print(json.loads(open(sys.argv[1]).readline())["device"])' "$out/resnet.jsonl")
 {
   echo
   echo "## GPU check: $device ($(date -u +%Y-%m-%d))"

@@ -6,4 +6,4 @@ config=${1:?usage: launch/local.sh CONFIG[:VARIANT] WORKDIR [overrides...]}
 workdir=${2:?usage: launch/local.sh CONFIG[:VARIANT] WORKDIR [overrides...]}
 shift 2
 cd "$(dirname "$0")/.."
-exec python -m sagejax.main --config "$config" --workdir "$workdir" "$@"
+exec "${PYTHON:-python}" -m sagejax.main --config "$config" --workdir "$workdir" "$@"

@@ -30,7 +30,7 @@ from jax.experimental import multihost_utils
 from sagejax import data, errors, methods
 from sagejax.data import tfds_writer
 from sagejax.errors import ConfigError, ExistsError
-from sagejax.train import distributed
+from sagejax.train import distributed, watchdog
 from sagejax.train.mesh import batch_sharding, make_mesh, replicated
 from sagejax.train.state import merge_model
 from sagejax.train.trained import Trained, restore_trained
@@ -296,6 +296,7 @@ def label_split(
         with tqdm.tqdm(total=total, unit="img", desc=f"labeling {split}", disable=not progress) as bar:
             for shard, last, indices, examples, outputs in _one_ahead(dispatched()):  # host overlaps the devices
                 maps, finite, peak = jax.device_get(outputs)
+                watchdog.beat(f"labeling {split} shard {shard}")
                 _validate(finite[: len(indices)], peak[: len(indices)], indices, split)
                 writer = writer or tfds_writer.ShardWriter(path(shard))
                 for i, example, saliency_map in zip(indices, examples, maps):
@@ -353,12 +354,16 @@ def _one_ahead(items):
 
 
 def _wait_for_shards(paths: list[str], *, poll_s: float = 5.0) -> None:
-    """Blocks until every shard file exists (other processes write theirs), printing what it waits for."""
+    """Blocks until every shard file exists (other processes write theirs), printing what it waits for; a shard
+    that arrives counts as progress for the stall watchdog."""
     missing = [p for p in paths if not tfds_writer.is_complete(p)]
     while missing:
         print(f"waiting for {len(missing)} shards from other processes, e.g. {missing[0]}", flush=True)
         time.sleep(poll_s)
-        missing = [p for p in missing if not tfds_writer.is_complete(p)]
+        still = [p for p in missing if not tfds_writer.is_complete(p)]
+        if len(still) < len(missing):
+            watchdog.beat("a shard written by another process")
+        missing = still
 
 
 def _parse_resolution(text: str) -> tuple[int, int] | None:

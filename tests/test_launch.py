@@ -5,6 +5,7 @@ import os
 import pathlib
 import shlex
 import subprocess
+import sys
 
 import pytest
 
@@ -84,6 +85,7 @@ def test_gpu_check_runs_at_toy_shapes_and_appends_to_the_benchmarks_file(tmp_pat
     env = {
         **os.environ,
         "GPU_CHECK_TINY": "1",
+        "PYTHON": sys.executable,  # this interpreter, whether or not its venv is on PATH
         "BENCHMARKS_FILE": str(benchmarks),
         "JAX_PLATFORMS": "cpu",
         "XLA_FLAGS": "",  # one device, as on one GPU

@@ -5,9 +5,11 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -16,10 +18,11 @@ import pytest
 
 from sagejax import data
 from sagejax.errors import ConfigError
-from sagejax.train import distributed
+from sagejax.train import distributed, watchdog
 
 REPO = pathlib.Path(__file__).parent.parent
 pytestmark = pytest.mark.slow  # each run starts fresh Python processes and compiles the step
+STALL_TIMEOUT_S = 150  # a process without progress for this long exits with an error (each run takes < 60 s)
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +50,7 @@ def _train(workdir, data_dir, *, processes: int):
         env.update(
             SAGEJAX_DISTRIBUTED="1", SAGEJAX_COORDINATOR_ADDRESS=f"localhost:{_free_port()}", SAGEJAX_NUM_PROCESSES="2"
         )
+        env["SAGEJAX_STALL_TIMEOUT"] = str(STALL_TIMEOUT_S)  # a hung pair fails in minutes, with a message
     command = [
         sys.executable, "-m", "sagejax.main", "--config=configs/sage_decoy.py:sage,smoke", f"--workdir={workdir}",
         f"--config.data.data_dir={data_dir}", "--config.train.tensorboard=False",
@@ -63,7 +67,15 @@ def _train(workdir, data_dir, *, processes: int):
         )
         for p in range(processes)
     ]
-    outputs = [process.communicate(timeout=600) for process in running]
+    try:
+        outputs = [process.communicate(timeout=2 * STALL_TIMEOUT_S + 60) for process in running]
+    except subprocess.TimeoutExpired:  # only if the stall watchdog itself failed
+        for process in running:
+            process.kill()
+        pytest.fail(
+            f"{processes} process(es) still running after {2 * STALL_TIMEOUT_S + 60} s: "
+            + str([process.communicate()[1][-2000:] for process in running])
+        )
     for process, (_, stderr) in zip(running, outputs):
         assert process.returncode == 0, stderr[-4000:]
     return [stdout for stdout, _ in outputs]
@@ -141,3 +153,56 @@ def test_distributed_settings_errors_name_what_is_missing():
         timeout=300,
     )
     assert result.returncode == 2 and "error: SAGEJAX_DISTRIBUTED=1 but no coordinator address" in result.stderr
+
+
+_COLLECTIVE_LOOP = """
+import jax, numpy as np
+from sagejax.train import distributed, watchdog
+distributed.initialize_from_env()
+from jax.sharding import NamedSharding, PartitionSpec as P
+mesh = jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+total = jax.jit(lambda x: x.sum(), out_shardings=NamedSharding(mesh, P()))
+x = jax.make_array_from_process_local_data(NamedSharding(mesh, P("data")), np.ones(jax.local_device_count()))
+for step in range(100000):
+    assert float(total(x)) == jax.device_count()
+    watchdog.beat(f"step {step}")
+    print(f"step {step}", flush=True)
+"""
+
+
+def test_a_process_whose_peer_stops_exits_with_a_message_within_the_stall_timeout():
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
+        "SAGEJAX_DISTRIBUTED": "1",
+        "SAGEJAX_COORDINATOR_ADDRESS": f"localhost:{_free_port()}",
+        "SAGEJAX_NUM_PROCESSES": "2",
+        "SAGEJAX_STALL_TIMEOUT": "5",
+    }
+    running = [
+        subprocess.Popen(
+            [sys.executable, "-c", _COLLECTIVE_LOOP],
+            cwd=REPO,
+            env={**env, "SAGEJAX_PROCESS_ID": str(p)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for p in range(2)
+    ]
+    try:
+        for line in running[0].stdout:  # both processes are past start-up and summing together
+            if line.startswith("step 3"):
+                break
+        running[1].send_signal(signal.SIGSTOP)  # the peer stops making progress (but does not die)
+        started = time.monotonic()
+        _, stderr = running[0].communicate(timeout=120)
+        waited = time.monotonic() - started
+    finally:
+        for process in running:
+            process.kill()
+            process.communicate()
+    assert running[0].returncode == watchdog.EXIT_CODE, stderr[-2000:]
+    assert "error: process 0 of 2: no progress for" in stderr and "since step" in stderr
+    assert waited < 60

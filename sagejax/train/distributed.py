@@ -3,6 +3,8 @@
 `SAGEJAX_DISTRIBUTED=1` turns it on. Under a launcher JAX detects (SLURM, Cloud TPU pods, Open MPI, Kubernetes
 jobs) nothing else is needed. Elsewhere (processes started by hand, e.g. several on one machine) set all three of
 SAGEJAX_COORDINATOR_ADDRESS (host:port of process 0), SAGEJAX_NUM_PROCESSES and SAGEJAX_PROCESS_ID.
+SAGEJAX_STALL_TIMEOUT (seconds, default 1800; 0 = off) bounds how long a process waits without progress, e.g. on a
+peer that stopped, before it exits with an error (`sagejax.train.watchdog`).
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import os
 from collections.abc import Mapping
 
 import jax
+from absl import logging
 
 from sagejax.errors import ConfigError
+from sagejax.train import watchdog
 
 EXPLICIT = ("SAGEJAX_COORDINATOR_ADDRESS", "SAGEJAX_NUM_PROCESSES", "SAGEJAX_PROCESS_ID")
 
@@ -54,4 +58,30 @@ def initialize_from_env(environ: Mapping[str, str] = os.environ) -> bool:
             "SAGEJAX_DISTRIBUTED=1 but no coordinator address: this is not a launcher JAX detects (SLURM, TPU pod, "
             f"MPI, Kubernetes); set {', '.join(EXPLICIT)} (or JAX_COORDINATOR_ADDRESS)"
         ) from None
+    if jax.process_count() > 1:
+        if jax.default_backend() == "cpu":
+            _compile_without_persistent_cache()
+        process = f"process {jax.process_index()} of {jax.process_count()}"
+        watchdog.start(stall_timeout(environ), process=process)
     return True
+
+
+def stall_timeout(environ: Mapping[str, str]) -> float:
+    """SAGEJAX_STALL_TIMEOUT in seconds (default `watchdog.DEFAULT_TIMEOUT_S`; 0 turns the watchdog off)."""
+    value = environ.get("SAGEJAX_STALL_TIMEOUT", "")
+    try:
+        seconds = float(value) if value else watchdog.DEFAULT_TIMEOUT_S
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:  # also NaN
+        raise ConfigError(f"SAGEJAX_STALL_TIMEOUT={value!r} must be a number of seconds >= 0 (0 = no limit)")
+    return seconds
+
+
+def _compile_without_persistent_cache() -> None:
+    """With jax/jaxlib 0.12.1 a multi-process CPU run whose programs are compiled with the persistent compilation
+    cache on hangs in a cross-process collective (0.12.0.1 does not; seen with 2 processes × 4 devices); such
+    runs (simulated multi-host on one machine) compile without it."""
+    if jax.config.jax_enable_compilation_cache and jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_enable_compilation_cache", False)
+        logging.warning("multi-process CPU run: the persistent compilation cache is off (it hangs with jax 0.12.1)")

@@ -17,7 +17,7 @@ import jax
 from sagejax import data, methods
 from sagejax.errors import ConfigError, MissingError, SagejaxError
 from sagejax.evaluate.evaluators import make_evaluators
-from sagejax.train import checkpoint
+from sagejax.train import checkpoint, watchdog
 from sagejax.train.logger import MetricLogger
 from sagejax.train.mesh import global_batch, make_mesh, replicated_key
 from sagejax.train.optim import make_optimizer
@@ -155,6 +155,7 @@ def _train(config, workdir: str, sigterm: _SigtermFlag) -> dict[str, float]:
             if save:
                 checkpoint.save(run.manager, step, run.state, run.train_iter, config=config.to_dict())
                 last_saved = step
+                watchdog.beat(f"the checkpoint of step {step}")
             if evaluate:
                 run.evaluate(logger, step, only_due=True)
             if sigterm.raised:
@@ -174,6 +175,7 @@ def _train(config, workdir: str, sigterm: _SigtermFlag) -> dict[str, float]:
 def _finish_step(step: int, metrics, *, last_saved: int | None, config, logger: MetricLogger, workdir: str) -> None:
     """Host side of a dispatched step: waits for its metrics, stops on non-finite values, logs at the cadence."""
     metrics = jax.device_get(metrics)
+    watchdog.beat(f"step {step}")
     if not metrics.pop("finite"):
         kept = (
             f"the last good checkpoint (step {last_saved}) in {workdir} is kept" if last_saved else "no checkpoint yet"

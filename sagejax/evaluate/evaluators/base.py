@@ -10,6 +10,7 @@ import numpy as np
 from sagejax import data
 from sagejax.errors import ConfigError
 from sagejax.evaluate.evaluators.corrupted import Corrupted
+from sagejax.train import watchdog
 from sagejax.train.mesh import batch_sharding, global_batch, replicated
 from sagejax.train.state import merge_model
 
@@ -99,6 +100,7 @@ class Evaluator:
             if corruption is not None:
                 batch["image"] = corruption.apply(batch["image"], number * self.settings.batch_size)
             out = jax.device_get(eval_fn(state.params, state.model_state, batch))
+            watchdog.beat(f"{self.name} batch {number} of {split}")
             valid = out.pop("valid")
             yield {key: value[valid[: len(value)]] for key, value in out.items()}
 
