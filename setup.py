@@ -4,11 +4,13 @@ from setuptools import find_packages, setup
 
 setup(
     name="sagejax",
-    version="0.1.0",
+    version="0.2.0",
     description="Training vision models with human saliency as an extra signal, in JAX/Flax NNX.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["sagejax", "sagejax.*", "configs"]),  # configs import each other as modules
+    license="Apache-2.0",
+    packages=find_packages(include=["sagejax", "sagejax.*"]),
+    entry_points={"console_scripts": ["sagejax=sagejax.cli:main"]},
     python_requires=">=3.11",
     # The upper bounds of jax/jaxlib, flax, orbax-checkpoint and grain are the newest releases the whole suite has
     # passed on, so an untested release never reaches a fresh install; raise one only after the suite passes on it.
@@ -34,6 +36,7 @@ setup(
         "scipy>=1.13,<2",  # image resizing of saliency datasets (data/mnist_attention.py, saliency_folder.py)
         "tqdm>=4.66,<5",  # labeling progress (label.py)
         "matplotlib>=3.8,<4",  # figures (sagejax.report, sweep.py)
+        "safetensors>=0.4,<0.9",  # exported weights (sagejax.api.export)
     ],
     extras_require={
         "test": ["pytest>=8,<10", "chex>=0.1.90,<0.2", "ruff>=0.17,<0.18", "scikit-learn>=1.4,<2"],

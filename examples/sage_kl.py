@@ -1,6 +1,6 @@
 """SAGE with a KL logit alignment in place of Jensen–Shannon: a method defined outside the sagejax package.
 
-  python -m sagejax.main --config examples/sage_kl_config.py --workdir workdirs/sage_kl
+  sagejax train --config examples/sage_kl_config.py --workdir workdirs/sage_kl
 
 Everything SAGE does stays (the four views in one pass, the triplet); only the alignment term changes, to
 KL(softmax(y~/T) ‖ softmax(y/T)) + KL(softmax(y~'/T) ‖ softmax(y'/T)): the view is pulled to its target.

@@ -1,9 +1,9 @@
 """SAGE with KL alignment (examples/sage_kl.py) on Decoy MNIST's texture family; `:smoke` for a CPU check.
 
-python -m sagejax.main --config examples/sage_kl_config.py --workdir workdirs/sage_kl
+sagejax train --config examples/sage_kl_config.py --workdir workdirs/sage_kl
 """
 
-from configs import common, sage_decoy
+from sagejax.configs import common, sage_decoy
 
 
 def get_config(arg: str | None = None):

@@ -6,7 +6,7 @@ set -euo pipefail
 out=${1:-benchmarks}
 cd "$(dirname "$0")/.."
 mkdir -p "$out"
-bench=("${PYTHON:-python}" -m sagejax.benchmark --config configs/sage_decoy.py --steps 10)
+bench=("${PYTHON:-python}" -m sagejax.tools.benchmark --config sage_decoy --steps 10)
 "${bench[@]}" --methods xent,xent_aug,cyborg,sage --out "$out/methods.jsonl"
 "${bench[@]}" --methods xent,sage,sage/view_fraction=0.5,sage/stop_gradient_targets=True --out "$out/overhead.jsonl"
 # 1/2/4/8 simulated CPU devices: how compute, memory and all-reduce bytes split (not real scaling: shared cores)

@@ -16,25 +16,25 @@ out=${1:-benchmarks/gpu_check}
 benchmarks=${BENCHMARKS_FILE:-BENCHMARKS.md}
 if [[ ${GPU_CHECK_TINY:-0} == 1 ]]; then
   resnet=resnet18 vit=vit_tiny size=32 batch=8 steps=2
-  resnet_config=configs/sage_decoy.py:smoke vit_config=configs/sage_decoy.py:xent,smoke
-  input=(--config=configs/sage_decoy.py:smoke --input_batches=3)
-  corruptions=(--config=configs/sage_decoy.py:xent,smoke --corruptions=brightness)
+  resnet_config=sage_decoy:smoke vit_config=sage_decoy:xent,smoke
+  input=(--config=sage_decoy:smoke --input_batches=3)
+  corruptions=(--config=sage_decoy:xent,smoke --corruptions=brightness)
 else
   resnet=resnet50 vit=vit_b16 size=224 batch=256 steps=20
-  resnet_config=configs/sage_csv.py:sage,resnet50 vit_config=configs/sage_csv.py:xent,vit_b16
-  input=(--config=configs/sage_decoy.py --input_batches=50)
-  corruptions=(--config=configs/sage_csv.py:xent,resnet50)
+  resnet_config=sage_csv:sage,resnet50 vit_config=sage_csv:xent,vit_b16
+  input=(--config=sage_decoy --input_batches=50)
+  corruptions=(--config=sage_csv:xent,resnet50)
 fi
 common=(--dtypes=bfloat16 --image_sizes="$size" --batch_sizes="$batch" --steps="$steps" --warmup=3)
 python=${PYTHON:-python}  # the interpreter to run (PYTHON=path/to/venv/bin/python outside an activated venv)
 run() { if ((dry_run)); then printf '%q ' "$@" && echo; else "$@"; fi; }
 ((dry_run)) || { rm -f "$out"/*.jsonl; mkdir -p "$out"; }
-run "$python" -m sagejax.benchmark --config="$resnet_config" --models="$resnet" \
+run "$python" -m sagejax.tools.benchmark --config="$resnet_config" --models="$resnet" \
   --methods=xent,sage,sage/stop_gradient_targets=True,sage/view_fraction=0.5 "${common[@]}" --out="$out/resnet.jsonl"
-run "$python" -m sagejax.benchmark --config="$vit_config" --models="$vit" --methods=xent \
+run "$python" -m sagejax.tools.benchmark --config="$vit_config" --models="$vit" --methods=xent \
   "${common[@]}" --out="$out/vit.jsonl"
-run "$python" -m sagejax.benchmark --mode=input "${input[@]}" --steps="$steps" --out="$out/input.jsonl"
-run "$python" -m sagejax.benchmark --mode=corruptions "${corruptions[@]}" --image_sizes="$size" --batch_sizes="$batch" \
+run "$python" -m sagejax.tools.benchmark --mode=input "${input[@]}" --steps="$steps" --out="$out/input.jsonl"
+run "$python" -m sagejax.tools.benchmark --mode=corruptions "${corruptions[@]}" --image_sizes="$size" --batch_sizes="$batch" \
   --steps=3 --warmup=1 --out="$out/corruptions.jsonl"
 ((dry_run)) && exit 0
 device=$("$python" -c 'import json, sys; print(json.loads(open(sys.argv[1]).readline())["device"])' "$out/resnet.jsonl")

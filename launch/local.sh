@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One host, every local accelerator (or the CPU): JAX sees all local devices and the mesh uses them.
-#   launch/local.sh configs/sage_decoy.py:sage workdirs/sage_decoy [--config.train.steps=1000 ...]
+#   launch/local.sh sage_decoy:sage workdirs/sage_decoy [--config.train.steps=1000 ...]
 set -euo pipefail
 config=${1:?usage: launch/local.sh CONFIG[:VARIANT] WORKDIR [overrides...]}
 workdir=${2:?usage: launch/local.sh CONFIG[:VARIANT] WORKDIR [overrides...]}

@@ -73,18 +73,29 @@ def _unknown_override(argv, error: Exception) -> str | None:
     return None
 
 
+def _exit_with(message) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
 def _parse_flags(argv):
-    """absl's flag parsing, with an override of an unknown config field reported as one error line (exit 2)."""
-    from absl import app
+    """absl's flag parsing, with a config that cannot be loaded (unknown name or variant, missing or broken file)
+    and an override of an unknown config field each reported as one error line (exit 2)."""
+    from absl import app, flags
 
     try:
-        return app.parse_flags_with_usage(argv)
+        return flags.FLAGS(argv)
+    except SagejaxError as error:  # a config file that is not there (absl passes non-ValueErrors through)
+        _exit_with(error)
+    except flags.Error as error:
+        if isinstance(error.__context__, SagejaxError):  # absl re-raised the config's ConfigError
+            _exit_with(error.__context__)
+        return app.parse_flags_with_usage(argv)  # absl's own message and usage hint
     except (AttributeError, KeyError) as error:  # what ml_collections raises for an unknown field
         message = _unknown_override(argv, error)
         if message is None:
             raise
-        print(f"error: {message}", file=sys.stderr, flush=True)
-        sys.exit(2)
+        _exit_with(message)
 
 
 def run(main):

@@ -2,7 +2,7 @@
 
 import json
 
-from sagejax import compare, student_compare
+from sagejax.tools import compare, student_compare
 
 
 def _run(test, clean):

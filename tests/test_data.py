@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from configs import sage_decoy
+from sagejax.configs import sage_decoy
 from sagejax.data import SaliencyCsvConfig, build_dataset, get_builder, iterators, make_loader, saliency_csv
 from sagejax.data import decoy_mnist as dm
 from sagejax.data.device import to_model_inputs

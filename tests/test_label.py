@@ -10,9 +10,10 @@ import jax
 import numpy as np
 import pytest
 
-from configs import sage_decoy, teacher_unet
-from sagejax import data, label
-from sagejax.train.loop import train_and_evaluate
+from sagejax import data, labeling
+from sagejax.configs import sage_decoy, teacher_unet
+from sagejax.methods import teacher
+from sagejax.trainer import train_and_evaluate
 
 REPO = pathlib.Path(__file__).parent.parent
 NUM_SHARDS = 4
@@ -43,7 +44,7 @@ def _label(setup, output_dir, **kwargs):
         batch_size=8,
         progress=False,
     )
-    return label.label_split(**{**args, **kwargs})
+    return labeling.label_split(**{**args, **kwargs})
 
 
 def _files(folder):
@@ -70,7 +71,7 @@ def test_output_keeps_the_source_features_and_adds_valid_maps(setup, tmp_path):
         ex, original = labeled[i], source[i]
         for key, value in original.items():
             np.testing.assert_array_equal(ex[key], value)
-        saliency_map, fixations = ex[label.MAP_KEY], ex[label.FIXATIONS_KEY]
+        saliency_map, fixations = ex[labeling.MAP_KEY], ex[labeling.FIXATIONS_KEY]
         assert saliency_map.shape == fixations.shape == (16, 16) and saliency_map.dtype == np.uint8
         assert saliency_map.max() == 255  # divided by its maximum
         assert fixations.any() and np.all(saliency_map[fixations > 0] > 0)  # drawn where the map is positive
@@ -87,8 +88,8 @@ def test_output_keeps_the_source_features_and_adds_valid_maps(setup, tmp_path):
             )
         )
     )
-    assert batch[label.MAP_KEY].dtype == np.uint8 and batch[label.MAP_KEY].max() == 255
-    assert data.to_model_inputs(batch)[label.MAP_KEY].max() == 1.0
+    assert batch[labeling.MAP_KEY].dtype == np.uint8 and batch[labeling.MAP_KEY].max() == 255
+    assert data.to_model_inputs(batch)[labeling.MAP_KEY].max() == 1.0
 
 
 def test_killed_run_resumes_to_the_uninterrupted_result(setup, tmp_path):
@@ -96,14 +97,14 @@ def test_killed_run_resumes_to_the_uninterrupted_result(setup, tmp_path):
     killed = tmp_path / "killed"
     script = (
         "import os, signal, sys\n"
-        "from sagejax import label\n"
+        "from sagejax.tools import label\n"
         "def die(shard):\n"
         "    if shard == 1:\n"
-        "        path = label.tfds_writer.shard_path(output_dir=sys.argv[1], dataset_name='mnist_attention_teacher',"
+        "        path = labeling.tfds_writer.shard_path(output_dir=sys.argv[1], dataset_name='mnist_attention_teacher',"
         " split='unlabeled', shard=2, num_shards=4)\n"
         "        open(path + '.incomplete', 'wb').write(b'partial')\n"
         "        os.kill(os.getpid(), signal.SIGKILL)\n"
-        f"label.label_split(teacher_workdir={setup['teacher']!r}, dataset='mnist_attention', split='unlabeled', "
+        f"labeling.label_split(teacher_workdir={setup['teacher']!r}, dataset='mnist_attention', split='unlabeled', "
         f"output_dir=sys.argv[1], data_dir={setup['data_dir']!r}, num_shards=4, batch_size=8, progress=False, "
         "on_shard_written=die)\n"
     )
@@ -155,9 +156,9 @@ def test_resuming_with_other_settings_is_refused(setup, tmp_path):
 
 def test_invalid_maps_are_named():
     with pytest.raises(ValueError, match="example 12 is not finite"):
-        label._validate(np.array([True, False]), np.array([1.0, 1.0]), [11, 12], "train")
+        labeling._validate(np.array([True, False]), np.array([1.0, 1.0]), [11, 12], "train")
     with pytest.raises(ValueError, match="example 11 is empty"):
-        label._validate(np.array([True, True]), np.array([0.0, 1.0]), [11, 12], "train")
+        labeling._validate(np.array([True, True]), np.array([0.0, 1.0]), [11, 12], "train")
 
 
 def test_bad_arguments_are_named(setup, tmp_path):
@@ -186,18 +187,18 @@ def test_bad_arguments_are_named(setup, tmp_path):
 def test_fixations_depend_on_the_example_alone():
     saliency_map = np.zeros((8, 8), np.uint8)
     saliency_map[2:4, 5:7] = 255
-    a = label.derive_fixations(saliency_map, count=5, seed=0, index=3)
-    np.testing.assert_array_equal(a, label.derive_fixations(saliency_map, count=5, seed=0, index=3))
+    a = teacher.derive_fixations(saliency_map, count=5, seed=0, index=3)
+    np.testing.assert_array_equal(a, teacher.derive_fixations(saliency_map, count=5, seed=0, index=3))
     assert a.sum() >= 1 and np.all(saliency_map[a > 0] > 0)
     ramp = np.arange(100, dtype=np.uint8).reshape(10, 10)
-    top = label.derive_fixations(ramp, rule="top_quantile", quantile=0.9, seed=0, index=0)
+    top = teacher.derive_fixations(ramp, rule="top_quantile", quantile=0.9, seed=0, index=0)
     np.testing.assert_array_equal(np.flatnonzero(top), np.arange(90, 100))  # the 10 % brightest pixels
 
 
 def test_top_quantile_rule_labels_the_brightest_pixels(setup, tmp_path):
     _label(setup, tmp_path, fixation_rule="top_quantile", fixation_quantile=0.95)
     example = data.get_builder("tfds_dir", data_dir=str(tmp_path)).as_data_source(split="unlabeled")[5]
-    saliency_map, fixations = example[label.MAP_KEY], example[label.FIXATIONS_KEY] > 0
+    saliency_map, fixations = example[labeling.MAP_KEY], example[labeling.FIXATIONS_KEY] > 0
     assert fixations.any() and saliency_map[fixations].min() >= saliency_map[~fixations].max()
     with pytest.raises(ValueError, match="fixation_rule"):
         _label(setup, tmp_path / "other", fixation_rule="argmax")
@@ -214,15 +215,16 @@ def test_sage_trains_on_teacher_maps_in_place_of_the_stored_ones(setup, tmp_path
     source = data.get_builder("tfds_dir", data_dir=str(labels)).as_data_source(split="train")
     stored = {np.asarray(source[i]["image"]).tobytes(): source[i] for i in range(len(source))}
     for image, saliency in zip(fields["image"], fields["saliency"]):  # each map is its own image's teacher map
-        np.testing.assert_array_equal(saliency, stored[image.tobytes()][label.MAP_KEY])
-    assert label.MAP_KEY not in fields and "valid" not in fields
+        np.testing.assert_array_equal(saliency, stored[image.tobytes()][labeling.MAP_KEY])
+    assert labeling.MAP_KEY not in fields and "valid" not in fields
     results = train_and_evaluate(config, str(tmp_path / "run"))
     assert 0.0 <= results["eval/classification/test/accuracy"] <= 1.0
 
 
 def test_command_line_labels_and_then_refuses_to_overwrite(setup, tmp_path):
     command = [
-        sys.executable, "-m", "sagejax.label", f"--teacher_workdir={setup['teacher']}", "--dataset=mnist_attention",
+        sys.executable, "-m", "sagejax.tools.label", f"--teacher_workdir={setup['teacher']}",
+        "--dataset=mnist_attention",
         "--split=validation", f"--output_dir={tmp_path}", f"--data_dir={setup['data_dir']}", "--resolution=8x8",
         "--batch_size=8",
     ]  # fmt: skip
@@ -230,7 +232,7 @@ def test_command_line_labels_and_then_refuses_to_overwrite(setup, tmp_path):
     first = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     assert first.returncode == 0, first.stderr[-2000:]
     assert "images/s" in first.stdout
-    shape = data.get_builder("tfds_dir", data_dir=str(tmp_path)).info.features[label.MAP_KEY].shape
+    shape = data.get_builder("tfds_dir", data_dir=str(tmp_path)).info.features[labeling.MAP_KEY].shape
     assert tuple(shape) == (8, 8)
     second = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     assert second.returncode != 0 and "--overwrite" in second.stderr
@@ -239,7 +241,7 @@ def test_command_line_labels_and_then_refuses_to_overwrite(setup, tmp_path):
 def test_labeling_benchmark_writes_both_rows(setup, tmp_path):
     out = tmp_path / "bench.jsonl"
     command = [
-        sys.executable, "-m", "sagejax.label_benchmark", f"--teacher_workdir={setup['teacher']}",
+        sys.executable, "-m", "sagejax.tools.label_benchmark", f"--teacher_workdir={setup['teacher']}",
         "--dataset=mnist_attention", "--split=unlabeled", f"--data_dir={setup['data_dir']}", "--batch_size=8",
         "--repeats=2", f"--out={out}",
     ]  # fmt: skip
@@ -254,8 +256,8 @@ def test_labeling_benchmark_writes_both_rows(setup, tmp_path):
 
 
 def test_a_student_with_the_teacher_in_its_step_sees_the_written_labels(setup, tmp_path):
-    from configs import student as student_configs
-    from sagejax.methods import student
+    from sagejax.configs import student as student_configs
+    from sagejax.methods import student_attention as student
 
     _label(setup, tmp_path, fixation_rule="top_quantile", fixation_quantile=0.9)
     source = data.get_builder("tfds_dir", data_dir=str(tmp_path)).as_data_source(split="unlabeled")
@@ -265,5 +267,5 @@ def test_a_student_with_the_teacher_in_its_step_sees_the_written_labels(setup, t
     targets = jax.jit(student.make_teacher_targets(config))
     images = data.to_model_inputs({"image": jax.numpy.asarray(np.stack([ex["image"] for ex in examples]))})["image"]
     made = jax.device_get(targets(images))
-    np.testing.assert_array_equal(np.round(made["target"] * 255), np.stack([ex[label.MAP_KEY] for ex in examples]))
-    np.testing.assert_array_equal(made["fixations"], np.stack([ex[label.FIXATIONS_KEY] for ex in examples]))
+    np.testing.assert_array_equal(np.round(made["target"] * 255), np.stack([ex[labeling.MAP_KEY] for ex in examples]))
+    np.testing.assert_array_equal(made["fixations"], np.stack([ex[labeling.FIXATIONS_KEY] for ex in examples]))

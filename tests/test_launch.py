@@ -42,25 +42,25 @@ def test_launcher_without_arguments_prints_usage(script):
 
 
 def test_tpu_pod_dry_run_prints_the_gcloud_commands_with_the_overrides_quoted():
-    command = [*"bash launch/tpu_pod.sh --dry_run tpu1 zone-a configs/sage_csv.py:sage gs://b/run".split(), "--x=a b"]
+    command = [*"bash launch/tpu_pod.sh --dry_run tpu1 zone-a sage_csv:sage gs://b/run".split(), "--x=a b"]
     result = subprocess.run(command, cwd=LAUNCH.parent, capture_output=True, text=True, check=True)
     scp, ssh = [shlex.split(line) for line in result.stdout.splitlines()]
     assert scp[:6] == ["gcloud", "compute", "tpus", "tpu-vm", "scp", "--recurse"] and scp[-1] == "tpu1:sagejax"
     assert ssh[:6] == ["gcloud", "compute", "tpus", "tpu-vm", "ssh", "tpu1"] and "--zone=zone-a" in ssh
     remote = shlex.split(ssh[-1].removeprefix("--command="))
-    assert remote[-5:] == ["--config", "configs/sage_csv.py:sage", "--workdir", "gs://b/run", "--x=a b"]
+    assert remote[-5:] == ["--config", "sage_csv:sage", "--workdir", "gs://b/run", "--x=a b"]
     assert "SAGEJAX_DISTRIBUTED=1" in remote
 
 
 def test_slurm_dry_run_prints_the_srun_command():
     env = {**os.environ, "SLURM_SUBMIT_DIR": str(LAUNCH.parent)}
-    command = ["bash", str(LAUNCH / "slurm.sbatch"), "--dry_run", "configs/sage_csv.py:sage", "/shared/r", "--x=1"]
+    command = ["bash", str(LAUNCH / "slurm.sbatch"), "--dry_run", "sage_csv:sage", "/shared/r", "--x=1"]
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     cd, srun = result.stdout.splitlines()
     assert shlex.split(cd) == ["cd", str(LAUNCH.parent)]
     assert shlex.split(srun) == [
         "SAGEJAX_DISTRIBUTED=1", "srun", "python", "-m", "sagejax.main",
-        "--config", "configs/sage_csv.py:sage", "--workdir", "/shared/r", "--x=1",
+        "--config", "sage_csv:sage", "--workdir", "/shared/r", "--x=1",
     ]  # fmt: skip
 
 
@@ -74,7 +74,7 @@ def test_gpu_check_dry_run_lists_the_rows_of_the_issue():
     for row in (resnet, vit):
         assert (row["--dtypes"], row["--image_sizes"], row["--batch_sizes"]) == ("bfloat16", "224", "256")
     assert pipeline["--mode"] == "input"
-    assert corruptions["--mode"] == "corruptions" and corruptions["--config"] == "configs/sage_csv.py:xent,resnet50"
+    assert corruptions["--mode"] == "corruptions" and corruptions["--config"] == "sage_csv:xent,resnet50"
     assert "--corruptions" not in corruptions and corruptions["--image_sizes"] == "224"  # the whole sweep at 224²
 
 

@@ -8,8 +8,8 @@ import optax
 import pytest
 from flax import nnx
 
-from configs import sage_decoy
 from sagejax import augment, losses, methods, models
+from sagejax.configs import sage_decoy
 from sagejax.methods import cyborg, sage
 from sagejax.train import create_train_state, global_batch, make_grad_fn, make_mesh
 

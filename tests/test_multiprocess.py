@@ -52,7 +52,7 @@ def _train(workdir, data_dir, *, processes: int):
         )
         env["SAGEJAX_STALL_TIMEOUT"] = str(STALL_TIMEOUT_S)  # a hung pair fails in minutes, with a message
     command = [
-        sys.executable, "-m", "sagejax.main", "--config=configs/sage_decoy.py:sage,smoke", f"--workdir={workdir}",
+        sys.executable, "-m", "sagejax.main", "--config=sage_decoy:sage,smoke", f"--workdir={workdir}",
         f"--config.data.data_dir={data_dir}", "--config.train.tensorboard=False",
         "--config.evals.classification.splits=('test',)", "--config.evals.validation.splits=('validation',)",
     ]  # fmt: skip
@@ -145,7 +145,7 @@ def test_distributed_settings_errors_name_what_is_missing():
     cluster = ("SLURM", "OMPI", "PMI", "TPU", "JAX_COORDINATOR", "KUBERNETES", "SAGEJAX")
     env = {key: value for key, value in os.environ.items() if not key.startswith(cluster)}
     result = subprocess.run(
-        [sys.executable, "-m", "sagejax.main", "--config=configs/sage_decoy.py:smoke", "--workdir=unused"],
+        [sys.executable, "-m", "sagejax.main", "--config=sage_decoy:smoke", "--workdir=unused"],
         cwd=REPO,
         env={**env, "SAGEJAX_DISTRIBUTED": "1", "JAX_PLATFORMS": "cpu"},
         capture_output=True,

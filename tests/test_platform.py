@@ -16,13 +16,13 @@ import numpy as np
 import optax
 import pytest
 
-from configs import common, sage_csv, sage_decoy
 from sagejax import data, methods, models
+from sagejax.configs import common, sage_csv, sage_decoy
 from sagejax.evaluate.evaluators import make_evaluators
 from sagejax.evaluate.split_metrics import split_metrics
 from sagejax.train import create_train_state, global_batch, init_state, make_mesh, make_train_step
 from sagejax.train.logger import MetricLogger
-from sagejax.train.loop import train_and_evaluate
+from sagejax.trainer import train_and_evaluate
 
 REPO = pathlib.Path(__file__).parent.parent
 
@@ -266,7 +266,7 @@ def test_a_method_defined_outside_the_package_trains_and_is_logged(data_dir, tmp
 @pytest.mark.slow
 def test_sigterm_is_honoured_within_two_steps_of_a_slow_step(data_dir, tmp_path):
     (tmp_path / "slow_config.py").write_text(
-        "from configs import common, sage_decoy\n\n\n"
+        "from sagejax.configs import common, sage_decoy\n\n\n"
         "def get_config(arg=None):\n"
         "    config = sage_decoy.get_config('xent,smoke')\n"
         "    config.method = common.method('slow_method:make_loss', sleep_seconds=0.4)\n"

@@ -1,6 +1,6 @@
 """Robustness and retrieval: retrieval metrics against scikit-learn and NumPy, corruption error against its
 definition, the two evaluators against an unsharded computation on a tiny dataset, their bad settings, and the
-`sagejax.robustness` / `sagejax.retrieval` commands on a trained run."""
+`sagejax.tools.robustness` / `sagejax.tools.retrieval` commands on a trained run."""
 
 import functools
 import json
@@ -16,14 +16,14 @@ import pytest
 from PIL import Image
 from sklearn.metrics import average_precision_score
 
-from configs import common, sage_csv, student
-from sagejax import augment, data, methods
+from sagejax import augment, data, methods, runs
+from sagejax.configs import common, sage_csv, student
 from sagejax.errors import ConfigError, DataError, MissingError
-from sagejax.evaluate import corruption_error, probes, retrieval, runs
+from sagejax.evaluate import corruption_error, probes, retrieval_metrics
 from sagejax.evaluate.evaluators import make_evaluators
 from sagejax.train import init_state, make_mesh
-from sagejax.train.loop import train_and_evaluate
 from sagejax.train.state import merge_model
+from sagejax.trainer import train_and_evaluate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -43,7 +43,7 @@ def _reference(queries, query_labels, database, database_labels, ks):
         ranked = relevant[np.argsort(-scores, kind="stable")]
         hits = np.cumsum(ranked)
         precision, recall = hits / np.arange(1, len(d) + 1), hits / relevant.sum()
-        curve = [precision[recall >= r - 1e-9].max() for r in retrieval.RECALL_LEVELS]
+        curve = [precision[recall >= r - 1e-9].max() for r in retrieval_metrics.RECALL_LEVELS]
         rows.append(
             [average_precision_score(relevant, scores), hits[relevant.sum() - 1] / relevant.sum()]
             + [hits[k - 1] / k for k in ks]
@@ -58,10 +58,10 @@ def test_retrieval_metrics_match_sklearn_and_numpy():
     queries, query_labels = rng.normal(size=(37, 6)), rng.integers(0, 4, 37)
     query_labels[:3] = 4  # a class without database items
     ks = (1, 5, 53)
-    got = retrieval.retrieval_metrics(queries, query_labels, database, database_labels, ks=ks, chunk_size=5)
+    got = retrieval_metrics.retrieval_metrics(queries, query_labels, database, database_labels, ks=ks, chunk_size=5)
     expected = _reference(queries, query_labels, database, database_labels, ks)
     names = ["mAP", "r_precision", *(f"precision@{k}" for k in ks)]
-    names += [f"precision@recall={r:.1f}" for r in retrieval.RECALL_LEVELS]
+    names += [f"precision@recall={r:.1f}" for r in retrieval_metrics.RECALL_LEVELS]
     np.testing.assert_allclose([got[n] for n in names], expected, rtol=1e-5)
     assert got["queries"] == 34 and got["queries_without_relevant"] == 3
     assert got["precision@53"] == pytest.approx(np.mean(np.bincount(database_labels)[query_labels[3:]] / 53))
@@ -70,7 +70,7 @@ def test_retrieval_metrics_match_sklearn_and_numpy():
 def test_retrieval_of_identical_embeddings_per_class_is_perfect():
     labels = np.repeat(np.arange(3), 4)
     embeddings = np.eye(3)[labels] + 1e-3 * np.random.default_rng(1).normal(size=(12, 3))
-    got = retrieval.retrieval_metrics(embeddings, labels, embeddings, labels, ks=(4,))
+    got = retrieval_metrics.retrieval_metrics(embeddings, labels, embeddings, labels, ks=(4,))
     assert got["mAP"] == pytest.approx(1.0) and got["precision@4"] == 1.0 and got["r_precision"] == 1.0
     assert got["precision@recall=1.0"] == pytest.approx(1.0)
 
@@ -95,7 +95,7 @@ def test_retrieval_bad_input_is_named(change, message):
     )
     change(args)
     with pytest.raises(DataError, match=message):
-        retrieval.retrieval_metrics(**args)
+        retrieval_metrics.retrieval_metrics(**args)
 
 
 # ----------------------------------------------------------------------------- corruption error
@@ -285,12 +285,16 @@ def test_retrieval_evaluator_equals_ranking_the_embeddings(csv_dir, tfds_dir, de
         _split(config, "retrieval", split) for split in ("test", "train")
     )
     embed = functools.partial(_embed, setup, state)
-    expected = retrieval.retrieval_metrics(embed(queries), query_labels, embed(database), database_labels, ks=(1, 8))
+    expected = retrieval_metrics.retrieval_metrics(
+        embed(queries), query_labels, embed(database), database_labels, ks=(1, 8)
+    )
     assert {k: v for k, v in metrics.items() if "gaussian" not in k} == pytest.approx(
         {f"test/{k}": v for k, v in expected.items()}, rel=1e-5
     )
     noisy = augment.corrupt_examples(jnp.asarray(queries), name="gaussian_noise", severity=5, indices=jnp.arange(16))
-    corrupted = retrieval.retrieval_metrics(embed(noisy), query_labels, embed(database), database_labels, ks=(1, 8))
+    corrupted = retrieval_metrics.retrieval_metrics(
+        embed(noisy), query_labels, embed(database), database_labels, ks=(1, 8)
+    )
     assert metrics["test/gaussian_noise/5/mAP"] == pytest.approx(corrupted["mAP"], rel=1e-5)
     assert metrics["test/gaussian_noise/5/mAP"] != metrics["test/mAP"]
 
@@ -360,7 +364,13 @@ def test_robustness_command_writes_tables_and_a_plot_and_mce_against_itself_is_o
     args = ["--workdirs", group, "--baseline", group, "--out", str(out), "--batch_size", "8"]
     results = (trained_run / "results.json").read_text()
     _command(
-        "sagejax.robustness", *args, "--corruptions", "brightness,speckle_noise", "--severities", "1,3", cwd=tmp_path
+        "sagejax.tools.robustness",
+        *args,
+        "--corruptions",
+        "brightness,speckle_noise",
+        "--severities",
+        "1,3",
+        cwd=tmp_path,
     )
     summary = json.loads((out / "robustness.json").read_text())
     rows = summary["rows"]["xent"]
@@ -370,13 +380,11 @@ def test_robustness_command_writes_tables_and_a_plot_and_mce_against_itself_is_o
         "speckle_noise",
         "validation mean",
     }
-    assert (out / "robustness.png").stat().st_size > 0 and "| mCE | 1.000 ± 0.000 |" in (
-        out / "robustness.md"
-    ).read_text()
+    assert (out / "robustness.png").stat().st_size > 0 and "| mCE | 1.000 |" in (out / "robustness.md").read_text()
     assert (trained_run / "robustness-auto-test.json").exists()
     assert (trained_run / "results.json").read_text() == results  # the run's own results are left alone
     failed = subprocess.run(
-        [sys.executable, "-m", "sagejax.robustness", "--workdirs", str(tmp_path / "none"), "--out", str(out)],
+        [sys.executable, "-m", "sagejax.tools.robustness", "--workdirs", str(tmp_path / "none"), "--out", str(out)],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": REPO},
         capture_output=True,
@@ -389,7 +397,7 @@ def test_robustness_command_writes_tables_and_a_plot_and_mce_against_itself_is_o
 def test_retrieval_command_writes_tables_and_pr_curves(trained_run, tmp_path):
     out = tmp_path / "retrieval"
     args = ["--workdirs", str(trained_run.parent), "--out", str(out), "--batch_size", "8", "--ks", "1,5"]
-    result = _command("sagejax.retrieval", *args, "--query_corruptions", "gaussian_noise/5", cwd=tmp_path)
+    result = _command("sagejax.tools.retrieval", *args, "--query_corruptions", "gaussian_noise/5", cwd=tmp_path)
     assert "| xent (1) | clean |" in result.stdout and "| xent (1) | gaussian_noise/5 |" in result.stdout
     assert (out / "retrieval.png").stat().st_size > 0
     cached = json.loads((trained_run / "retrieval-test.json").read_text())
@@ -397,7 +405,8 @@ def test_retrieval_command_writes_tables_and_pr_curves(trained_run, tmp_path):
 
 
 def test_saliency_panels_of_a_trained_run(trained_run, tmp_path):
-    from sagejax import panels, report
+    from sagejax import report
+    from sagejax.tools import panels
     from sagejax.train.trained import restore_trained
 
     run = restore_trained(str(trained_run), make_mesh({"data": 1}, devices=jax.devices()[:1]))

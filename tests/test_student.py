@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from configs import student as student_configs
 from sagejax import losses, methods, models
+from sagejax.configs import student as student_configs
 from sagejax.errors import DataWarning
 from sagejax.evaluate import probes
 from sagejax.evaluate.evaluators.linear_probe import LinearProbeEvaluator
-from sagejax.methods import student
+from sagejax.methods import student_attention as student
 from sagejax.train import make_mesh
 from sagejax.train.mesh import global_batch
 from sagejax.train.optim import adapted_parameters, make_optimizer, scaled_lr
@@ -165,7 +165,7 @@ def test_simclr_attn_is_nt_xent_plus_the_attention_term_of_the_views():
     loss, _ = methods.make_loss(config.method)(model, batch, jax.random.key(3))
     model = models.build_model(config)  # fresh BatchNorm statistics: the same forward again
     model.train()
-    images, targets = student.views(config.method, batch, jax.random.key(3), 2)
+    images, targets = student.simclr_views(config.method, batch, jax.random.key(3), 2)
     out = model(images)
     expected = float(losses.nt_xent(embeddings=out["projection"], temperature=config.method.temperature))
     expected += ref_attention_loss(
@@ -176,7 +176,7 @@ def test_simclr_attn_is_nt_xent_plus_the_attention_term_of_the_views():
 
 def test_the_two_views_of_a_batch_differ():
     batch = {k: jnp.asarray(v) for k, v in _batch().items()}
-    images, targets = student.views(_student_config("simclr_attn").method, batch, jax.random.key(0), 2)
+    images, targets = student.simclr_views(_student_config("simclr_attn").method, batch, jax.random.key(0), 2)
     first, second = np.split(np.asarray(images), 2)
     assert np.all(np.abs(first - second).mean(axis=(1, 2, 3)) > 1e-3) and targets["target"].shape == (16, 32, 32)
 

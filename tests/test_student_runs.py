@@ -1,5 +1,5 @@
 """Student runs end to end on a small mnist_attention: SimCLR with teacher-map attention (the labels written here as a
-tfds folder, standing in for sagejax.label's), co-training on the human maps of `train` only, and the errors a run
+tfds folder, standing in for sagejax.tools.label's), co-training on the human maps of `train` only, and the errors a run
 gives before step 1."""
 
 import json
@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from configs import student as student_configs
-from sagejax import data, label
+from sagejax import data, labeling
+from sagejax.configs import student as student_configs
 from sagejax.data import tfds_writer
-from sagejax.train.loop import train_and_evaluate
+from sagejax.trainer import train_and_evaluate
 
 pytestmark = pytest.mark.slow  # each test trains (a smoke-sized student)
 LABELED = 160  # unlabeled examples given teacher labels
@@ -29,10 +29,11 @@ def labels(data_dir, tmp_path_factory):
     folder = str(tmp_path_factory.mktemp("labels"))
     builder = data.get_builder("mnist_attention", data_dir=data_dir)
     source = builder.as_data_source(split=f"unlabeled[:{LABELED}]")
-    features = label.labeled_features(builder.info.features, (32, 32))
+    features = labeling.labeled_features(builder.info.features, (32, 32))
     records = (
         tfds_writer.serialize(
-            features, {**source[i], label.MAP_KEY: source[i]["density"], label.FIXATIONS_KEY: source[i]["fixations"]}
+            features,
+            {**source[i], labeling.MAP_KEY: source[i]["density"], labeling.FIXATIONS_KEY: source[i]["fixations"]},
         )
         for i in range(len(source))
     )

@@ -6,9 +6,10 @@ import os
 
 import pytest
 
-from configs import sage_decoy
-from sagejax import data, sweep
+from sagejax import data
+from sagejax.configs import sage_decoy
 from sagejax.errors import ConfigError
+from sagejax.tools import sweep
 
 SELECT = "eval/validation/validation/accuracy"
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from configs import teacher_unet
 from sagejax import data, models
+from sagejax.configs import teacher_unet
 from sagejax.methods import make_loss
 from sagejax.methods.teacher import human_fixations, predict_log_density
-from sagejax.train.loop import evaluate_checkpoint, train_and_evaluate
+from sagejax.trainer import evaluate_checkpoint, train_and_evaluate
 
 MIT_EPS = 2.2204e-16
 

@@ -12,9 +12,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from configs import sage_csv, sage_decoy
 from sagejax import data
-from sagejax.train.loop import NonFiniteLossError, evaluate_checkpoint, train_and_evaluate
+from sagejax.configs import sage_csv, sage_decoy
+from sagejax.trainer import NonFiniteLossError, evaluate_checkpoint, train_and_evaluate
 
 REPO = pathlib.Path(__file__).parent.parent
 CONFIG_PATH = REPO / "configs" / "sage_decoy.py"
@@ -353,7 +353,7 @@ def test_eval_mode_restores_the_newest_checkpoint(data_dir, tmp_path):
 
 @pytest.mark.slow
 def test_leave_one_attack_type_out_holds_each_type_out_of_training(tmp_path):
-    from sagejax import loao
+    from sagejax.tools import loao
 
     config = _csv_config(tmp_path, "xent,resnet18_32,pad=1")
     config.evals.classification.splits = ("test",)

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from sagejax.augment.blur import gaussian_taps, separable_blur
 from sagejax.augment.geometric import crop_and_resize, sample_crops
 
-VIEW_DEFAULTS = dict(
+SIMCLR_VIEW_DEFAULTS = dict(
     crop_scale=(0.08, 1.0),
     crop_ratio=(3 / 4, 4 / 3),
     flip=True,
@@ -137,14 +137,14 @@ def _one_view(key, image, maps, settings, kernel_size):
 
 def simclr_view(rng, images: jax.Array, maps: dict | None = None, **settings) -> tuple[jax.Array, dict]:
     """One SimCLR view of every image, and each map of `maps` ((B, h, w[, c]), any resolution) cropped and flipped
-    with its image (floats bilinearly, integers by nearest neighbour). `settings` override VIEW_DEFAULTS.
+    with its image (floats bilinearly, integers by nearest neighbour). `settings` override SIMCLR_VIEW_DEFAULTS.
 
     Example i uses key `jax.random.fold_in(rng, i)`, so a view depends only on its key and image.
     """
-    unknown = sorted(set(settings) - set(VIEW_DEFAULTS))
+    unknown = sorted(set(settings) - set(SIMCLR_VIEW_DEFAULTS))
     if unknown:
-        raise ValueError(f"unknown SimCLR view settings {unknown}; known: {sorted(VIEW_DEFAULTS)}")
-    settings = {**VIEW_DEFAULTS, **settings}
+        raise ValueError(f"unknown SimCLR view settings {unknown}; known: {sorted(SIMCLR_VIEW_DEFAULTS)}")
+    settings = {**SIMCLR_VIEW_DEFAULTS, **settings}
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
         raise ValueError(f"images must be (B, H, W, 1 or 3), got shape {images.shape}")
     maps = dict(maps or {})

@@ -52,7 +52,7 @@ def build(data_config):
 
 def train_iter(config, **process):
     """This process's endless, shuffled training iterator: `data.train_split` of the dataset, or of the folder
-    `data.train_dir` when set (e.g. a split labeled by sagejax.label); `data.saliency_feature` is delivered as the
+    `data.train_dir` when set (e.g. a split labeled by sagejax.tools.label); `data.saliency_feature` is delivered as the
     batch's "saliency"; `data.train_exclude_attack_types` are left out; the maps of `data.unannotated_splits`
     (parts of a joined `train_split` such as "train+unlabeled") read as zeros; `data.workers` worker processes
     decode. `process` = process_index/count."""

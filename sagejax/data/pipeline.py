@@ -41,7 +41,7 @@ def get_builder(
         if not os.path.exists(os.path.join(data_dir, "dataset_info.json")):
             raise MissingError(
                 f"{data_dir} has no dataset_info.json; for {TFDS_DIR!r} it should be a folder written by "
-                "`python -m sagejax.label` (or any TFDS dataset version folder)"
+                "`sagejax label` (or any TFDS dataset version folder)"
             )
         return tfds.builder_from_directory(data_dir)
     if name in BUILDERS:

@@ -21,7 +21,7 @@ import numpy as np
 
 from sagejax import models
 from sagejax.errors import ConfigError
-from sagejax.methods.views import PANEL_COUNT
+from sagejax.methods.saliency_views import PANEL_COUNT
 
 
 def classify(model, batch, config) -> dict:
@@ -123,7 +123,7 @@ def method_names() -> list[str]:
 
 
 def _register_builtin() -> None:
-    from sagejax.methods import cyborg, sage, simclr, student, supervised, teacher, xent
+    from sagejax.methods import cyborg, sage, simclr, student_attention, supervised, teacher, xent
 
     register("xent", xent.make_loss, defaults=xent.DEFAULTS)
     register("xent_aug", xent.make_augmentation_control_loss, defaults=xent.AUG_DEFAULTS, train_panels=xent.panels)
@@ -140,9 +140,9 @@ def _register_builtin() -> None:
             name,
             make,
             defaults=defaults,
-            predict=student.predict,
-            train_panels=student.panels,
-            check_batch=student.check_batch,
+            predict=student_attention.predict,
+            train_panels=student_attention.panels,
+            check_batch=student_attention.check_batch,
         )
     register(
         "teacher", teacher.make_loss, defaults=teacher.DEFAULTS, predict=teacher.predict, train_panels=teacher.panels

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 
 from sagejax import losses, models
 from sagejax.errors import ConfigError
-from sagejax.methods.views import VIEW_DEFAULTS, check_view_config, config_views, view_panels
+from sagejax.methods.saliency_views import SALIENCY_VIEW_DEFAULTS, check_view_config, config_views, view_panels
 
 VIEW_NAMES = ("x", "x_blur", "x_keep", "x_degrade")
 DEFAULTS = dict(
@@ -28,7 +28,7 @@ DEFAULTS = dict(
     ce_views=("x",),  # views that get cross-entropy: x, x_blur, x_keep, x_degrade
     stop_gradient_targets=False,  # treat y, y' and z as fixed targets
     hook="",  # "" = pooled penultimate features; else a tap name (models.available_taps)
-    **VIEW_DEFAULTS,
+    **SALIENCY_VIEW_DEFAULTS,
 )
 panels = view_panels
 
@@ -78,31 +78,37 @@ def make_loss(config):
     check_view_config(config)
 
     def loss_fn(model, batch, rng):
-        out, n = forward_views(model, batch, rng, config)
-        labels = batch["label"]
-        ce_terms = [
-            losses.softmax_cross_entropy(
-                logits=out[view]["logits"],
-                labels=labels[: out[view]["logits"].shape[0]],
-                label_smoothing=config.label_smoothing,
-            )
-            for view in config.ce_views
-        ]
-        ce = sum(ce_terms) / len(ce_terms)
-        anchor_logits, blur_logits = out["x"]["logits"][:n], out["x_blur"]["logits"]
-        anchor_z = out["x"]["embedding"][:n]
-        if config.stop_gradient_targets:
-            anchor_logits, blur_logits = jax.lax.stop_gradient((anchor_logits, blur_logits))
-            anchor_z = jax.lax.stop_gradient(anchor_z)
-        js_args = dict(temperature=config.temperature, t2_scale=config.t2_scale)
-        js = losses.js_divergence(logits_a=anchor_logits, logits_b=out["x_keep"]["logits"], **js_args)
-        js += losses.js_divergence(logits_a=blur_logits, logits_b=out["x_degrade"]["logits"], **js_args)
-        hinges = triplet_term(config, out, anchor=anchor_z, reduction="none")
-        triplet = jnp.mean(hinges)
-        loss = ce + config.w_js * js + config.w_tri * triplet
-        accuracy = jnp.mean(jnp.argmax(out["x"]["logits"], -1) == labels)
-        # triplet_active: the fraction of triplets inside the margin, i.e. the ones that still give a gradient.
-        metrics = {"ce": ce, "js": js, "triplet": triplet, "triplet_active": jnp.mean(hinges > 0)}
-        return loss, {**metrics, "accuracy": accuracy}
+        out, _ = forward_views(model, batch, rng, config)
+        return loss_from_views(config, out, batch["label"])
 
     return loss_fn
+
+
+def loss_from_views(config, out, labels):
+    """SAGE's loss and metrics from the model outputs of the four views: `out[view]` = {"logits", "embedding"} for
+    view in VIEW_NAMES, x over the whole batch (B) and x', x~, x~' over its first n examples; labels (B,)."""
+    n = out["x_blur"]["logits"].shape[0]
+    ce_terms = [
+        losses.softmax_cross_entropy(
+            logits=out[view]["logits"],
+            labels=labels[: out[view]["logits"].shape[0]],
+            label_smoothing=config.label_smoothing,
+        )
+        for view in config.ce_views
+    ]
+    ce = sum(ce_terms) / len(ce_terms)
+    anchor_logits, blur_logits = out["x"]["logits"][:n], out["x_blur"]["logits"]
+    anchor_z = out["x"]["embedding"][:n]
+    if config.stop_gradient_targets:
+        anchor_logits, blur_logits = jax.lax.stop_gradient((anchor_logits, blur_logits))
+        anchor_z = jax.lax.stop_gradient(anchor_z)
+    js_args = dict(temperature=config.temperature, t2_scale=config.t2_scale)
+    js = losses.js_divergence(logits_a=anchor_logits, logits_b=out["x_keep"]["logits"], **js_args)
+    js += losses.js_divergence(logits_a=blur_logits, logits_b=out["x_degrade"]["logits"], **js_args)
+    hinges = triplet_term(config, out, anchor=anchor_z, reduction="none")
+    triplet = jnp.mean(hinges)
+    loss = ce + config.w_js * js + config.w_tri * triplet
+    accuracy = jnp.mean(jnp.argmax(out["x"]["logits"], -1) == labels)
+    # triplet_active: the fraction of triplets inside the margin, i.e. the ones that still give a gradient.
+    metrics = {"ce": ce, "js": js, "triplet": triplet, "triplet_active": jnp.mean(hinges > 0)}
+    return loss, {**metrics, "accuracy": accuracy}

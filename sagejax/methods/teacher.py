@@ -1,5 +1,7 @@
 """Saliency teacher (DESIGN §1.2): a dense network's per-pixel logits as a density over the image's pixels,
-trained against human maps with w_kld·KLD − w_cc·CC − w_nss·NSS (MIT conventions, `sagejax.losses`)."""
+trained against human maps with w_kld·KLD − w_cc·CC − w_nss·NSS (MIT conventions, `sagejax.losses`); and inference with
+a trained teacher: its maps and fixations, for the offline labeler (`sagejax.labeling`) and for students that run
+the teacher inside their step."""
 
 from __future__ import annotations
 
@@ -7,9 +9,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sagejax import augment, losses
+from sagejax import augment, data, losses
 from sagejax.errors import ConfigError
-from sagejax.methods.views import PANEL_COUNT
+from sagejax.methods.saliency_views import PANEL_COUNT
+from sagejax.train.mesh import batch_sharding, replicated
+from sagejax.train.state import merge_model
+from sagejax.train.trained import Trained, restore_trained
 
 DEFAULTS = dict(
     density_key="density",  # the human map the teacher learns
@@ -69,3 +74,71 @@ def make_loss(config):
         return loss, {"kld": kld, "cc": cc, "nss": nss}
 
     return loss_fn
+
+
+# ---------------------------------------------------------------------------------------- a trained teacher
+
+Teacher = Trained  # a restored `method.name = "teacher"` run
+FIXATION_RULES = ("points", "top_quantile")
+
+
+def load_teacher(workdir: str, mesh) -> Teacher:
+    """The newest checkpoint of a `method.name = "teacher"` run in `workdir`, replicated over `mesh`."""
+    teacher = restore_trained(workdir, mesh)
+    if teacher.config.method.name != "teacher":
+        raise ConfigError(
+            f"the run in {teacher.workdir} trained method {teacher.config.method.name!r}, not a saliency teacher"
+        )
+    return teacher
+
+
+def teacher_maps(teacher: Teacher, params, model_state, images, resolution: tuple[int, int] | None = None):
+    """Images (B, H, W, C), uint8 or float in [0, 1] → (maps uint8 (B, h, w), finite (B,), peak (B,)): the
+    teacher's density resized to `resolution` (None = input size), divided by its maximum and scaled to 0..255.
+    Traceable: the labeler jits it, and a student can run it inside its step."""
+    model = merge_model(teacher.graphdef, params, model_state)
+    model.eval()
+    batch = data.to_model_inputs({"image": images})
+    density = predict(model, batch, teacher.config.method)["density"]
+    if resolution is not None and tuple(resolution) != density.shape[1:]:
+        density = jax.image.resize(density, (density.shape[0], *resolution), "linear", antialias=True)
+    finite = jnp.all(jnp.isfinite(density), axis=(1, 2))
+    peak = jnp.max(density, axis=(1, 2))
+    scaled = density / jnp.where(peak > 0, peak, 1.0)[:, None, None]
+    maps = jnp.round(255 * jnp.clip(jnp.nan_to_num(scaled), 0.0, 1.0)).astype(jnp.uint8)
+    return maps, finite, peak
+
+
+def make_map_fn(teacher: Teacher, mesh, resolution: tuple[int, int] | None):
+    """`teacher_maps` jitted over `mesh`: (params, model_state, uint8 images) → (maps, finite, peak)."""
+
+    def map_fn(params, model_state, images):
+        return teacher_maps(teacher, params, model_state, images, resolution)
+
+    return jax.jit(
+        map_fn, in_shardings=(replicated(mesh), replicated(mesh), batch_sharding(mesh)), out_shardings=replicated(mesh)
+    )
+
+
+def top_quantile_fixations(saliency_map, quantile: float):
+    """0/1 uint8: the positive pixels at or above the map's `quantile` quantile (linear interpolation); numpy or
+    jax arrays, (h, w) or batched (B, h, w) maps."""
+    xp = jnp if isinstance(saliency_map, jax.Array) else np
+    values = saliency_map.astype(xp.float32)
+    threshold = xp.quantile(values, quantile, axis=(-2, -1), keepdims=True)
+    return ((values >= threshold) & (values > 0)).astype(xp.uint8)
+
+
+def derive_fixations(
+    saliency_map: np.ndarray, *, rule: str = "points", count: int = 16, quantile: float = 0.9, seed: int, index: int
+) -> np.ndarray:
+    """A 0/1 uint8 fixation map from a non-empty `saliency_map`, depending on the example alone (not on batching,
+    sharding or the process): rule "points" = `count` pixels drawn with replacement ∝ the map, seeded by
+    (seed, index); "top_quantile" = the positive pixels at or above the map's `quantile` quantile."""
+    if rule == "top_quantile":
+        return top_quantile_fixations(saliency_map, quantile)
+    p = saliency_map.astype(np.float64).ravel()
+    drawn = np.random.default_rng((seed, index)).choice(p.size, size=count, p=p / p.sum())
+    fixations = np.zeros(p.size, np.uint8)
+    fixations[drawn] = 1
+    return fixations.reshape(saliency_map.shape)

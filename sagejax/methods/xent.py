@@ -5,10 +5,10 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from sagejax import losses, models
-from sagejax.methods.views import VIEW_DEFAULTS, check_view_config, config_views, view_panels
+from sagejax.methods.saliency_views import SALIENCY_VIEW_DEFAULTS, check_view_config, config_views, view_panels
 
 DEFAULTS = dict(label_smoothing=0.0)
-AUG_DEFAULTS = dict(label_smoothing=0.0, **VIEW_DEFAULTS)  # the augmentation control builds SAGE's views
+AUG_DEFAULTS = dict(label_smoothing=0.0, **SALIENCY_VIEW_DEFAULTS)  # the augmentation control builds SAGE's views
 panels = view_panels
 
 

@@ -1,13 +1,13 @@
 """Retrieval evaluator: the method's embeddings of each evaluated split (clean, and corrupted per
 `query_corruptions`) rank the embeddings of a database split by cosine similarity; same class = relevant
-(`sagejax.evaluate.retrieval`)."""
+(`sagejax.evaluate.retrieval_metrics`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from sagejax.errors import ConfigError
-from sagejax.evaluate import retrieval
+from sagejax.evaluate import retrieval_metrics
 from sagejax.evaluate.evaluators import corrupted
 from sagejax.evaluate.evaluators.base import Evaluator
 
@@ -66,7 +66,7 @@ class RetrievalEvaluator(Evaluator):
         for split in s.splits:
             for setting in [None, *self.corruptions]:
                 queries, labels = self._embeddings(state, split, setting)
-                scores = retrieval.retrieval_metrics(
+                scores = retrieval_metrics.retrieval_metrics(
                     queries, labels, database, database_labels, ks=tuple(s.ks), chunk_size=s.chunk_size
                 )
                 prefix = split if setting is None else f"{split}/{setting.label}"

@@ -1,7 +1,7 @@
 r"""Saliency teacher: a U-Net predicting a density over pixels, trained on human maps (DESIGN §1.2).
 
 Run (default = the offline `mnist_attention` stand-in: 500 annotated training images, 500 validation):
-  python -m sagejax.main --config configs/teacher_unet.py --workdir workdirs/teacher
+  sagejax train --config teacher_unet --workdir workdirs/teacher
 Variants: `:decoy` trains the teacher that labels Decoy MNIST (texture family) from its first 500 training
 images and their stroke maps (no fixations stored: fixations = map ≥ method.fixation_threshold × max);
 `:smoke` shrinks everything for a CPU check. Loss = w_kld·KLD − w_cc·CC − w_nss·NSS; evaluation prints every
@@ -10,7 +10,7 @@ saliency metric for the teacher, a centre-bias Gaussian and a uniform map (resul
 
 import ml_collections
 
-from configs import common
+from sagejax.configs import common
 
 
 def get_config(arg: str | None = None):

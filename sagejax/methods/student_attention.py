@@ -12,19 +12,21 @@ import numpy as np
 from sagejax import losses
 from sagejax.augment import simclr
 from sagejax.errors import ConfigError, DataError, DataWarning
+from sagejax.methods import teacher
 from sagejax.models.tap import pool_embedding
+from sagejax.train.mesh import make_mesh
 
 ATTENTION_DEFAULTS = dict(
     kld_weight=0.0,  # λ of λ·KLD(m^t ‖ m^p); 0 with nss_weight 0 = no attention term
     nss_weight=0.0,  # β of −β·NSS(m^p, p^t)
-    attention_map="teacher_saliency",  # the batch feature holding the target map m^t (written by sagejax.label)
+    attention_map="teacher_saliency",  # the batch feature holding the target map m^t (written by sagejax.tools.label)
     attention_fixations="teacher_fixations",  # ... and its fixations p^t
     attention_masked=False,  # True: maps are expected on some examples only (co-training on human maps), so
     # the first batch may hold empty ones; the attention term always averages over the views whose map has mass
     teacher_workdir="",  # a trained teacher run: its maps are made inside the step instead of read from the batch
     teacher_fixation_quantile=0.9,  # ... with fixations = each map's pixels at or above this quantile
 )
-DEFAULTS = {**simclr.VIEW_DEFAULTS, **ATTENTION_DEFAULTS}
+DEFAULTS = {**simclr.SIMCLR_VIEW_DEFAULTS, **ATTENTION_DEFAULTS}
 
 
 def uses_attention(config) -> bool:
@@ -88,30 +90,27 @@ def view_settings(config) -> dict:
     """The method config's SimCLR view settings (ConfigDict lists back to tuples)."""
     return {
         key: tuple(config[key]) if isinstance(default, tuple) else config[key]
-        for key, default in simclr.VIEW_DEFAULTS.items()
+        for key, default in simclr.SIMCLR_VIEW_DEFAULTS.items()
     }
 
 
 def make_teacher_targets(config):
     """None, or `targets(images) -> {"target", "fixations"}` from the frozen teacher of `config.teacher_workdir`,
-    computed as `sagejax.label` writes them (uint8 maps; top-quantile fixations), so a run with the teacher inside
+    computed as `sagejax.labeling` writes them (uint8 maps; top-quantile fixations), so a run with the teacher inside
     its step trains on the same numbers as one on labels written with `--fixation_rule top_quantile`."""
     if not (uses_attention(config) and config.teacher_workdir):
         return None
-    from sagejax import label  # the labeler's teacher loading and map function
-    from sagejax.train.mesh import make_mesh
-
-    teacher = label.load_teacher(config.teacher_workdir, make_mesh({"data": -1}))
+    trained = teacher.load_teacher(config.teacher_workdir, make_mesh({"data": -1}))
 
     def targets(images):
-        maps, _, _ = label.teacher_maps(teacher, teacher.params, teacher.model_state, images)
-        fixations = label.top_quantile_fixations(maps, config.teacher_fixation_quantile)
+        maps, _, _ = teacher.teacher_maps(trained, trained.params, trained.model_state, images)
+        fixations = teacher.top_quantile_fixations(maps, config.teacher_fixation_quantile)
         return {"target": maps.astype(jnp.float32) / 255, "fixations": fixations}  # as the batch's features read
 
     return targets
 
 
-def views(config, batch, rng, count: int, teacher_targets=None):
+def simclr_views(config, batch, rng, count: int, teacher_targets=None):
     """`count` SimCLR views of the batch's images stacked on the batch axis, and the attention targets moved with
     each view ({} without an attention term): read from the batch, or made by `teacher_targets(images)`."""
     maps = {}

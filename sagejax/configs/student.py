@@ -3,10 +3,10 @@ r"""Contrastive and supervised students with teacher-generated attention labels 
 The offline default pretrains on `mnist_attention`'s 4,000 `unlabeled` images and probes on `train` (500 labelled)
 / `validation` (500). The `*_attn` variants read teacher maps: train the teacher and label `unlabeled` first
 (README, "Saliency teacher and labeled datasets"):
-  python -m sagejax.main --config configs/teacher_unet.py --workdir workdirs/teacher
-  python -m sagejax.label --teacher_workdir workdirs/teacher --dataset mnist_attention --split unlabeled \
+  sagejax train --config teacher_unet --workdir workdirs/teacher
+  sagejax label --teacher_workdir workdirs/teacher --dataset mnist_attention --split unlabeled \
       --output_dir workdirs/labels/mnist_attention
-  python -m sagejax.main --config configs/student.py:simclr_attn --workdir workdirs/student_simclr_attn
+  sagejax train --config student:simclr_attn --workdir workdirs/student_simclr_attn
 Variants: a method (`simclr`, `simclr_attn`, `simclr_cotrain`, `supervised`, `supervised_attn`), a backbone
 (`resnet18` of width 8 with the 32×32 stem, or `resnet50` with the ImageNet stem at 224²), `labels=DIR` for the
 teacher-labelled folder, `lars` for SimCLR's LARS recipe (lr 1.0 × batch/256; the default is AdamW, which
@@ -21,7 +21,7 @@ per run on 2 CPU cores (ResNet-18 width 8, 500 steps of batch 64); see the READM
 
 import ml_collections
 
-from configs import common
+from sagejax.configs import common
 
 METHODS = ("simclr", "simclr_attn", "simclr_cotrain", "supervised", "supervised_attn")
 # name → (model, options). resnet50's ImageNet stem needs images of about 224² (on 32² its last feature map, hence

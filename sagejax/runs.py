@@ -10,7 +10,7 @@ import os
 from sagejax.errors import MissingError
 from sagejax.evaluate.evaluators import default_config
 from sagejax.train import run_info
-from sagejax.train.loop import evaluate_checkpoint
+from sagejax.trainer import evaluate_checkpoint
 
 
 def _is_run(path: str) -> bool:

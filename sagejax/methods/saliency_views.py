@@ -12,7 +12,7 @@ from sagejax.errors import ConfigError
 PANEL_COUNT = 8  # training examples shown in the TensorBoard image panels
 
 # Hyperparameters of the views, shared by every method that builds them (SAGE, the augmentation control).
-VIEW_DEFAULTS = dict(
+SALIENCY_VIEW_DEFAULTS = dict(
     blur_sigma=2.0,  # Gaussian σ of the degradation, pixels
     blur_kernel_size=13,
     degrade="blur",  # or "mean" (fill), "noise" (augment.DEGRADATIONS)

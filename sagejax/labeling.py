@@ -1,17 +1,6 @@
-r"""Labels a dataset split with a trained saliency teacher's maps, written as a new TFDS dataset (array_record).
-
-  python -m sagejax.label --teacher_workdir W --dataset NAME [--dataset_config C] --split S --output_dir D
-
-Every example keeps its original features and gains `teacher_saliency` (the teacher's pixel density at
---resolution, divided by its maximum, uint8 0..255) and `teacher_fixations` (0/1, derived from that map by
---fixation_rule: `points` = --num_fixations points drawn from it with the seed (--seed, example index), or
-`top_quantile` = its pixels at or above the --fixation_quantile quantile). The split is cut into contiguous shards;
-process p of P writes shards p, p + P, ...; each shard file appears atomically once complete, so a rerun after a
-crash labels only the missing shards and the result is byte-identical to an uninterrupted run. The teacher runs
-jitted with the batch split over this process's devices. A finished split is not relabeled without --overwrite.
-Read the result with `sagejax.data.make_loader(name="tfds_dir", data_dir=D, split=S, ...)`, or train on it with
-`--config.data.train_dir=D`.
-"""
+"""Offline labeling of a dataset split with a trained saliency teacher's maps, written as a new TFDS dataset
+(array_record): `label_split`, whose command line is `sagejax label` (`sagejax.tools.label`, where the output's
+features, sharding and resume rules are described)."""
 
 from __future__ import annotations
 
@@ -21,91 +10,21 @@ import os
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import tensorflow_datasets as tfds
 import tqdm
 from jax.experimental import multihost_utils
 
-from sagejax import data, errors, methods
+from sagejax import data
 from sagejax.data import tfds_writer
 from sagejax.errors import ConfigError, ExistsError
-from sagejax.train import distributed, watchdog
-from sagejax.train.mesh import batch_sharding, make_mesh, replicated
-from sagejax.train.state import merge_model
-from sagejax.train.trained import Trained, restore_trained
+from sagejax.methods.teacher import FIXATION_RULES, derive_fixations, load_teacher, make_map_fn
+from sagejax.train import watchdog
+from sagejax.train.mesh import make_mesh
 
 MAP_KEY, FIXATIONS_KEY = "teacher_saliency", "teacher_fixations"
-EXAMPLES_PER_SHARD = 1024  # for --num_shards=0 (automatic)
+EXAMPLES_PER_SHARD = 1024  # for num_shards=0 (automatic)
 _END = object()
-
-
-Teacher = Trained  # a restored `method.name = "teacher"` run
-
-
-def load_teacher(workdir: str, mesh) -> Teacher:
-    """The newest checkpoint of a `method.name = "teacher"` run in `workdir`, replicated over `mesh`."""
-    teacher = restore_trained(workdir, mesh)
-    if teacher.config.method.name != "teacher":
-        raise ConfigError(
-            f"the run in {teacher.workdir} trained method {teacher.config.method.name!r}, not a saliency teacher"
-        )
-    return teacher
-
-
-def teacher_maps(teacher: Teacher, params, model_state, images, resolution: tuple[int, int] | None = None):
-    """Images (B, H, W, C), uint8 or float in [0, 1] → (maps uint8 (B, h, w), finite (B,), peak (B,)): the
-    teacher's density resized to `resolution` (None = input size), divided by its maximum and scaled to 0..255.
-    Traceable: the labeler jits it, and a student can run it inside its step."""
-    model = merge_model(teacher.graphdef, params, model_state)
-    model.eval()
-    batch = data.to_model_inputs({"image": images})
-    density = methods.get(teacher.config.method.name).predict(model, batch, teacher.config.method)["density"]
-    if resolution is not None and tuple(resolution) != density.shape[1:]:
-        density = jax.image.resize(density, (density.shape[0], *resolution), "linear", antialias=True)
-    finite = jnp.all(jnp.isfinite(density), axis=(1, 2))
-    peak = jnp.max(density, axis=(1, 2))
-    scaled = density / jnp.where(peak > 0, peak, 1.0)[:, None, None]
-    maps = jnp.round(255 * jnp.clip(jnp.nan_to_num(scaled), 0.0, 1.0)).astype(jnp.uint8)
-    return maps, finite, peak
-
-
-def make_map_fn(teacher: Teacher, mesh, resolution: tuple[int, int] | None):
-    """`teacher_maps` jitted over `mesh`: (params, model_state, uint8 images) → (maps, finite, peak)."""
-
-    def map_fn(params, model_state, images):
-        return teacher_maps(teacher, params, model_state, images, resolution)
-
-    return jax.jit(
-        map_fn, in_shardings=(replicated(mesh), replicated(mesh), batch_sharding(mesh)), out_shardings=replicated(mesh)
-    )
-
-
-FIXATION_RULES = ("points", "top_quantile")
-
-
-def top_quantile_fixations(saliency_map, quantile: float):
-    """0/1 uint8: the positive pixels at or above the map's `quantile` quantile (linear interpolation); numpy or
-    jax arrays, (h, w) or batched (B, h, w) maps."""
-    xp = jnp if isinstance(saliency_map, jax.Array) else np
-    values = saliency_map.astype(xp.float32)
-    threshold = xp.quantile(values, quantile, axis=(-2, -1), keepdims=True)
-    return ((values >= threshold) & (values > 0)).astype(xp.uint8)
-
-
-def derive_fixations(
-    saliency_map: np.ndarray, *, rule: str = "points", count: int = 16, quantile: float = 0.9, seed: int, index: int
-) -> np.ndarray:
-    """A 0/1 uint8 fixation map from a non-empty `saliency_map`, depending on the example alone (not on batching,
-    sharding or the process): rule "points" = `count` pixels drawn with replacement ∝ the map, seeded by
-    (seed, index); "top_quantile" = the positive pixels at or above the map's `quantile` quantile."""
-    if rule == "top_quantile":
-        return top_quantile_fixations(saliency_map, quantile)
-    p = saliency_map.astype(np.float64).ravel()
-    drawn = np.random.default_rng((seed, index)).choice(p.size, size=count, p=p / p.sum())
-    fixations = np.zeros(p.size, np.uint8)
-    fixations[drawn] = 1
-    return fixations.reshape(saliency_map.shape)
 
 
 def labeled_features(source_features, map_shape: tuple[int, int]) -> tfds.features.FeaturesDict:
@@ -232,7 +151,7 @@ def label_split(
         if process_index == 0:
             _remove_split(output_dir, dataset_name, split)
         if jax.process_count() > 1:  # no process looks for finished shards before they are gone
-            multihost_utils.sync_global_devices("sagejax.label: old split removed")
+            multihost_utils.sync_global_devices("sagejax.tools.label: old split removed")
     os.makedirs(output_dir, exist_ok=True)
 
     teacher = load_teacher(teacher_workdir, mesh)
@@ -364,66 +283,3 @@ def _wait_for_shards(paths: list[str], *, poll_s: float = 5.0) -> None:
         if len(still) < len(missing):
             watchdog.beat("a shard written by another process")
         missing = still
-
-
-def _parse_resolution(text: str) -> tuple[int, int] | None:
-    if not text:
-        return None
-    try:
-        h, w = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise ConfigError(f"--resolution must look like 64x64 (height x width), got {text!r}") from None
-    if h <= 0 or w <= 0:
-        raise ConfigError(f"--resolution must be positive, got {text!r}")
-    return h, w
-
-
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    logging.set_verbosity(logging.WARNING)
-    tfds.disable_progress_bar()
-    distributed.initialize_from_env()
-    stats = label_split(
-        teacher_workdir=FLAGS.teacher_workdir,
-        dataset=FLAGS.dataset,
-        split=FLAGS.split,
-        output_dir=FLAGS.output_dir,
-        data_dir=FLAGS.data_dir,
-        dataset_config=FLAGS.dataset_config or None,
-        resolution=_parse_resolution(FLAGS.resolution),
-        num_shards=FLAGS.num_shards,
-        batch_size=FLAGS.batch_size,
-        fixation_rule=FLAGS.fixation_rule,
-        num_fixations=FLAGS.num_fixations,
-        fixation_quantile=FLAGS.fixation_quantile,
-        seed=FLAGS.seed,
-        overwrite=FLAGS.overwrite,
-    )
-    print(
-        f"process {jax.process_index()}: labeled {stats['images']} images in {stats['seconds']:.1f} s "
-        f"({stats['images_per_s']:.1f} images/s) into {FLAGS.output_dir}",
-        flush=True,
-    )
-
-
-if __name__ == "__main__":
-    from absl import app, flags, logging
-
-    flags.DEFINE_string("teacher_workdir", None, "Run directory of a trained teacher (configs/teacher_unet.py).")
-    flags.DEFINE_string("dataset", None, "Dataset to label: a registered builder name (sagejax.data.BUILDERS).")
-    flags.DEFINE_string("dataset_config", "", "Builder config of --dataset ('' = its default).")
-    flags.DEFINE_string("data_dir", "~/tensorflow_datasets", "TFDS data_dir holding --dataset.")
-    flags.DEFINE_string("split", None, "Split to label.")
-    flags.DEFINE_string("output_dir", None, "Folder of the labeled dataset (several splits may share it).")
-    flags.DEFINE_string("resolution", "", "Map size HxW, e.g. 64x64; '' = the image size.")
-    flags.DEFINE_integer("num_shards", 0, f"Shards of the split; 0 = one per {EXAMPLES_PER_SHARD} examples.")
-    flags.DEFINE_integer("batch_size", 64, "Images per teacher call on this process (multiple of its devices).")
-    flags.DEFINE_enum("fixation_rule", "points", list(FIXATION_RULES), "How teacher_fixations is derived.")
-    flags.DEFINE_integer("num_fixations", 16, "points: fixation points drawn from each teacher map.")
-    flags.DEFINE_float("fixation_quantile", 0.9, "top_quantile: pixels at or above this quantile are fixated.")
-    flags.DEFINE_integer("seed", 0, "Seed of the fixation draws (with each example's index).")
-    flags.DEFINE_bool("overwrite", False, "Relabel a split that is already finished in --output_dir.")
-    flags.mark_flags_as_required(["teacher_workdir", "dataset", "split", "output_dir"])
-    FLAGS = flags.FLAGS
-    errors.run(main)

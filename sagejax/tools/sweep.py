@@ -1,6 +1,6 @@
 r"""Hyperparameter sweeps: every point of a grid × seeds, a point chosen on a validation metric, its test reported.
 
-  python -m sagejax.sweep --config configs/sage_decoy.py:sage,texture \
+  sagejax sweep --config sage_decoy:sage,texture \
       --grid 'method.temperature=1,2,4;method.blur_sigma=1,2,3' --seeds 0,1,2 \
       --select eval/validation/validation/accuracy --workdir workdirs/sweep_t_sigma
 
@@ -32,12 +32,11 @@ import statistics
 from collections.abc import Sequence
 
 from absl import flags, logging
-from ml_collections import config_flags
 
-from sagejax import errors, methods
+from sagejax import configs, errors, methods
 from sagejax.errors import ConfigError
-from sagejax.train.loop import train_and_evaluate
 from sagejax.train.run_config import RESUMABLE_CHANGES, flatten
+from sagejax.trainer import train_and_evaluate
 
 FLAGS = flags.FLAGS
 SELECTION_SPLIT_PREFIX = "val"  # selection may read validation splits only; test is reported once, at the end
@@ -45,7 +44,7 @@ SELECTION_SPLIT_PREFIX = "val"  # selection may read validation splits only; tes
 
 def _define_flags() -> None:
     """Command-line flags, defined only when run as a program so the module imports cleanly."""
-    config_flags.DEFINE_config_file("config", None, "Experiment config file (the sweep's base).", lock_config=True)
+    configs.define_flag("config", help_text="Experiment config (the sweep's base)")
     flags.DEFINE_string("grid", None, "Axes 'key=v1,v2;key2=w1,w2' (dotted config keys).")
     flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of every point.")
     flags.DEFINE_string("select", "eval/validation/validation/accuracy", "Metric that chooses the point.")

@@ -2,12 +2,12 @@ r"""SAGE, CYBORG or cross-entropy on your own data, laid out as a CSV (see READM
 
 The folder MANUAL_DIR holds `train.csv` (and `test.csv`, any `<split>.csv`) with columns
 `image,label,saliency[,attack_type]`; paths are relative to the CSV; `saliency` may be empty.
-  python -m sagejax.main --config configs/sage_csv.py:sage,resnet50 --workdir workdirs/mydata \
+  sagejax train --config sage_csv:sage,resnet50 --workdir workdirs/mydata \
       --config.data.manual_dir=/path/to/folder --config.data.num_classes=2
 Variants: a method (xent, xent_aug, cyborg, sage, sage_inverted), a backbone (resnet50 at 224², vit_b16 at 224²
 with cuDNN-friendly average pooling, or resnet18_32 for 32² inputs), `pad=LABEL` to report APCER/BPCER with the
 class named LABEL (a label of the CSV, e.g. `pad=attack` or `pad=1`) as the attack class, `validation=csv` to score
-the folder's validation.csv (for sagejax.sweep) or `validation=0.1` to hold out a seeded, stratified 10 % of
+the folder's validation.csv (for sagejax.tools.sweep) or `validation=0.1` to hold out a seeded, stratified 10 % of
 train.csv as the `validation` split instead. Training uses a joint
 random-resized crop and flip of images and saliency maps (`--config.data.augment=""` turns it off). Each user
 dataset needs its own --config.data.data_dir (the built copy lives there). Time: dominated by the backbone
@@ -16,7 +16,7 @@ dataset needs its own --config.data.data_dir (the built copy lives there). Time:
 
 import ml_collections
 
-from configs import common, sage_decoy
+from sagejax.configs import common, sage_decoy
 from sagejax.errors import ConfigError
 
 BACKBONES = {

@@ -1,6 +1,6 @@
 r"""Corruption robustness of trained runs: clean accuracy and accuracy under every corruption × severity.
 
-  python -m sagejax.robustness --workdirs workdirs/compare/texture/sage,workdirs/compare/texture/xent \
+  sagejax robustness --workdirs workdirs/compare/texture/sage,workdirs/compare/texture/xent \
       --baseline workdirs/compare/texture/xent --out workdirs/robustness
 
 Each --workdirs entry (globs allowed) is a run directory or a directory of runs (its seeds), grouped under its name.
@@ -21,10 +21,10 @@ import os
 import numpy as np
 from absl import flags, logging
 
-from sagejax import errors, report
+from sagejax import errors, report, runs
 from sagejax.augment import corruptions
-from sagejax.evaluate import runs
 from sagejax.evaluate.corruption_error import corruption_errors, errors_by_corruption
+from sagejax.report import tables
 
 FLAGS = flags.FLAGS
 _ORDER = [*corruptions.CORRUPTIONS, *(name for name in corruptions.MNIST_C if name not in corruptions.CORRUPTIONS)]
@@ -108,9 +108,9 @@ def markdown(rows: dict[str, dict[str, list[float]]]) -> str:
             values = np.array(rows[group].get(name, [np.nan]))
             scale, digits = (1, 3) if "mCE" in name else (100, 1)
             if np.isnan(values).any():  # e.g. relative mCE when the baseline's error does not rise under corruption
-                cells.append("—")
+                cells.append(tables.MISSING)
                 continue
-            cells.append(f"{scale * values.mean():.{digits}f} ± {scale * values.std():.{digits}f}")
+            cells.append(tables.mean_std(values, scale=scale, digits=digits))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -1,13 +1,13 @@
 r"""Saliency panels of a trained run: for the first examples of a split, the image, its saliency map, SAGE's
 saliency-preserving x~ and saliency-degrading x~' views, and the model's attention, as one PNG grid.
 
-  python -m sagejax.panels --workdir workdirs/compare/texture/sage/seed0 --split test --out panels.png
+  sagejax panels --workdir workdirs/compare/texture/sage/seed0 --split test --out panels.png
 
 The map column is the examples' `saliency` (on saliency datasets such as mnist_attention, their human `density`;
 `--map` picks another). The views use the run's own view settings (blur σ, degradation, inversion) when its method
-builds them, else the shared defaults (methods.views.VIEW_DEFAULTS). The last column is the model's attention head
-when it has one (a student), else the input-gradient saliency of the predicted class (max over channels of
-|∂logit/∂x|): a classifier's last feature map can be 1×1 at 32² and shows nothing.
+builds them, else the shared defaults (`methods.saliency_views.SALIENCY_VIEW_DEFAULTS`). The last column is the
+model's attention head when it has one (a student), else the input-gradient saliency of the predicted class (max
+over channels of |∂logit/∂x|): a classifier's last feature map can be 1×1 at 32² and shows nothing.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from absl import flags
 from sagejax import data, errors, models, report
 from sagejax.errors import ConfigError
 from sagejax.evaluate.evaluators import default_config
-from sagejax.methods.student import attention_map
-from sagejax.methods.views import VIEW_DEFAULTS, config_views
+from sagejax.methods.saliency_views import SALIENCY_VIEW_DEFAULTS, config_views
+from sagejax.methods.student_attention import attention_map
 from sagejax.train.mesh import make_mesh
 from sagejax.train.trained import Trained, restore_trained
 
@@ -75,11 +75,11 @@ def panel_columns(run: Trained, batch: dict[str, np.ndarray], map_key: str = "")
 
 
 def view_settings(method_config) -> ml_collections.ConfigDict:
-    """The run's view settings when its method builds SAGE views (it has every VIEW_DEFAULTS key), else the defaults:
-    a student's `blur_sigma` is its SimCLR blur range, not a view setting."""
-    builds_views = all(key in method_config for key in VIEW_DEFAULTS)
+    """The run's view settings when its method builds SAGE views (it has every SALIENCY_VIEW_DEFAULTS key), else the
+    defaults: a student's `blur_sigma` is its SimCLR blur range, not a view setting."""
+    builds_views = all(key in method_config for key in SALIENCY_VIEW_DEFAULTS)
     return ml_collections.ConfigDict(
-        {key: method_config[key] if builds_views else default for key, default in VIEW_DEFAULTS.items()}
+        {key: method_config[key] if builds_views else default for key, default in SALIENCY_VIEW_DEFAULTS.items()}
     )
 
 

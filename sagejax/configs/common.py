@@ -107,7 +107,7 @@ def data(**fields) -> ml_collections.ConfigDict:
         unannotated_splits=(),  # parts of a joined train_split ("train+unlabeled") whose maps read as zeros
         num_classes=10,
         validation_fraction=0.0,  # saliency_csv: hold out this stratified part of train.csv as `validation`
-        train_dir="",  # a TFDS folder (e.g. written by sagejax.label) to train on; "" = the dataset above
+        train_dir="",  # a TFDS folder (e.g. written by sagejax.tools.label) to train on; "" = the dataset above
         saliency_feature="saliency",  # the training feature methods read as the batch's "saliency"
         augment="",  # "" | "crop_flip" | "flip": joint geometric augmentation of images and maps, on device
         crop_scale=(0.35, 1.0),  # random-resized crop: area fraction range

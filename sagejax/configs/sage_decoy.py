@@ -1,16 +1,16 @@
 r"""SAGE and its baselines on Decoy MNIST (real digits with a class-coded decoy).
 
 Run (default = SAGE, ResNet-18 of width 16 with the ImageNet stem, gray-swatch decoy):
-  python -m sagejax.main --config configs/sage_decoy.py --workdir workdirs/sage_decoy
+  sagejax train --config sage_decoy --workdir workdirs/sage_decoy
 Variants: `:xent`, `:xent_aug`, `:cyborg`, `:sage`, `:sage_inverted`; add `,texture` for the
 high-frequency decoy, `,none` for the same digits without any decoy (the clean-data reference), `,small_stem`
 for the 32×32-stem ResNet-18 (about 4× slower on CPU) and `,vit` for ViT-tiny, e.g.
-`--config configs/sage_decoy.py:xent,texture`. SAGE (and `sage_inverted`) use the weights CHOSEN_SAGE chosen on
+`--config sage_decoy:xent,texture`. SAGE (and `sage_inverted`) use the weights CHOSEN_SAGE chosen on
 texture validation; `,defaults` gives the method's DEFAULTS (w_js = w_tri = 1) instead.
 `,teacher_maps` trains on a saliency teacher's maps instead of the built-in ones: train the teacher on 500
 annotated images and label the train split first (README, "Teacher maps for SAGE"):
-  python -m sagejax.main --config configs/teacher_unet.py:decoy --workdir workdirs/teacher_decoy
-  python -m sagejax.label --teacher_workdir workdirs/teacher_decoy --dataset decoy_mnist \
+  sagejax train --config teacher_unet:decoy --workdir workdirs/teacher_decoy
+  sagejax label --teacher_workdir workdirs/teacher_decoy --dataset decoy_mnist \
       --dataset_config texture_32_rgb --split train --output_dir workdirs/labels/decoy_texture
 `:smoke` shrinks everything for a CPU check (tens of seconds). No geometric augmentation: the swatch decoy is
 positional. Expected: a plain cross-entropy model learns the decoy and loses accuracy on `test` (random
@@ -19,7 +19,7 @@ decoy) against `test_clean`; see the README's comparison table for measured numb
 
 import ml_collections
 
-from configs import common
+from sagejax.configs import common
 
 METHODS = ("sage", "xent", "xent_aug", "cyborg", "sage_inverted")
 TEACHER_LABELS = "workdirs/labels/decoy_{family}"  # where `teacher_maps` reads the teacher-labeled train split
@@ -56,7 +56,7 @@ def get_config(arg: str | None = None):
     config.optim = common.optim()
     config.train = common.train(steps=400, batch_size=64, log_every_steps=50, checkpoint_every_steps=200)
     config.evals = ml_collections.ConfigDict()
-    # Settings are chosen on `validation` (sagejax.sweep); `test` is scored once, at the end.
+    # Settings are chosen on `validation` (sagejax.tools.sweep); `test` is scored once, at the end.
     config.evals.validation = common.evaluator(
         "classification", splits=("validation", "validation_clean"), every_steps=200
     )

@@ -1,6 +1,6 @@
 r"""Retrieval by embedding of trained runs: queries from a split (clean and corrupted) rank a database split.
 
-  python -m sagejax.retrieval --workdirs workdirs/compare/texture/sage,workdirs/compare/texture/xent \
+  sagejax retrieval --workdirs workdirs/compare/texture/sage,workdirs/compare/texture/xent \
       --query_corruptions gaussian_noise/3,fog/3 --out workdirs/retrieval
 
 Each --workdirs entry (globs allowed) is a run directory or a directory of runs (its seeds), grouped under its name.
@@ -15,12 +15,11 @@ from __future__ import annotations
 import json
 import os
 
-import numpy as np
 from absl import flags, logging
 
-from sagejax import errors, report
-from sagejax.evaluate import runs
-from sagejax.evaluate.retrieval import RECALL_LEVELS
+from sagejax import errors, report, runs
+from sagejax.evaluate.retrieval_metrics import RECALL_LEVELS
+from sagejax.report import tables
 
 FLAGS = flags.FLAGS
 
@@ -60,8 +59,7 @@ def summarize(results: dict[str, list[dict]], *, split: str) -> tuple[str, dict]
             name = "clean" if prefix == split else prefix[len(split) + 1 :]
             cells = []
             for scalar in scalars:
-                values = 100 * np.array([m[f"{prefix}/{scalar}"] for m in metrics])
-                cells.append(f"{values.mean():.1f} ± {values.std():.1f}")
+                cells.append(tables.mean_std([m[f"{prefix}/{scalar}"] for m in metrics], scale=100))
             lines.append(f"| {group} ({len(metrics)}) | {name} | " + " | ".join(cells) + " |")
             precisions = [[m[f"{prefix}/precision@recall={r:.1f}"] for r in RECALL_LEVELS] for m in metrics]
             curves[f"{group} · {name}"] = (list(RECALL_LEVELS), precisions)

@@ -1,6 +1,6 @@
 """Leave-one-attack-type-out: for each attack type, train without it and test on bona fide + it.
 
-`python -m sagejax.loao --config configs/sage_csv.py:sage,resnet50,pad=attack --workdir workdirs/loao \
+`sagejax loao --config sage_csv:sage,resnet50,pad=attack --workdir workdirs/loao \
     --config.data.manual_dir=/path/to/folder` trains one run per attack type found in the dataset
 (each in `workdir/<type>`, resumable), then writes `loao.json` and prints a markdown table of the
 held-out types' metrics with a mean ± std row. This is the open-set protocol of DESIGN §1.1.
@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 
 from absl import flags, logging
-from ml_collections import config_flags
 
-from sagejax import data, errors
+from sagejax import configs, data, errors
 from sagejax.errors import ConfigError
 from sagejax.evaluate import summarize_results, to_json
-from sagejax.train.loop import train_and_evaluate
+from sagejax.trainer import train_and_evaluate
 
 _NO_ATTACK = "none"
 FLAGS = flags.FLAGS
@@ -24,7 +23,7 @@ FLAGS = flags.FLAGS
 
 def _define_flags() -> None:
     """Command-line flags, defined only when run as a program so the module imports cleanly."""
-    config_flags.DEFINE_config_file("config", None, "Experiment config file (a PAD task).", lock_config=False)
+    configs.define_flag("config", lock=False, help_text="Experiment config (a PAD task)")
     flags.DEFINE_string("workdir", None, "Parent directory of the per-type runs.")
     flags.mark_flags_as_required(["config", "workdir"])
 

@@ -1,10 +1,10 @@
 r"""Labeling throughput against the bare teacher forward pass on the same devices, so the I/O cost shows.
 
-  python -m sagejax.label_benchmark --teacher_workdir W --dataset decoy_mnist --dataset_config texture_32_rgb \
+  sagejax label_benchmark --teacher_workdir W --dataset decoy_mnist --dataset_config texture_32_rgb \
       --split train --batch_size 256 --out label_bench.jsonl
 
 Row "teacher forward": the jitted teacher (density, resize, uint8 scaling) on one device-resident batch, median
-of --repeats calls. Row "labeling": `sagejax.label.label_split` end to end into a temporary folder (read, host →
+of --repeats calls. Row "labeling": `sagejax.labeling.label_split` end to end into a temporary folder (read, host →
 device, forward, fixation draws, serialization, array_record writes), compile excluded. Appends JSONL, prints a table.
 """
 
@@ -19,7 +19,8 @@ import jax
 import numpy as np
 from absl import flags, logging
 
-from sagejax import data, errors, label
+from sagejax import data, errors, labeling
+from sagejax.methods import teacher
 from sagejax.train.mesh import batch_sharding, make_mesh
 
 FLAGS = flags.FLAGS
@@ -28,14 +29,14 @@ FLAGS = flags.FLAGS
 def time_forward(teacher_workdir: str, images: np.ndarray, repeats: int) -> float:
     """Median seconds of one jitted teacher call on `images` already on the devices (all local devices)."""
     mesh = make_mesh({"data": -1}, devices=jax.local_devices())
-    teacher = label.load_teacher(teacher_workdir, mesh)
-    map_fn = label.make_map_fn(teacher, mesh, None)
+    trained = teacher.load_teacher(teacher_workdir, mesh)
+    map_fn = teacher.make_map_fn(trained, mesh, None)
     batch = jax.device_put(images, batch_sharding(mesh))
-    jax.block_until_ready(map_fn(teacher.params, teacher.model_state, batch))
+    jax.block_until_ready(map_fn(trained.params, trained.model_state, batch))
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        jax.block_until_ready(map_fn(teacher.params, teacher.model_state, batch))
+        jax.block_until_ready(map_fn(trained.params, trained.model_state, batch))
         times.append(time.perf_counter() - start)
     return float(np.median(times))
 
@@ -50,7 +51,7 @@ def main(argv):
     images = np.stack([source[i % len(source)]["image"] for i in range(FLAGS.batch_size)])
     forward_s = time_forward(FLAGS.teacher_workdir, images, FLAGS.repeats)
     with tempfile.TemporaryDirectory() as output_dir:
-        stats = label.label_split(
+        stats = labeling.label_split(
             teacher_workdir=FLAGS.teacher_workdir,
             dataset=FLAGS.dataset,
             dataset_config=FLAGS.dataset_config or None,

@@ -2,7 +2,7 @@
 count (`--mode=step`), the input pipeline against the step (`--mode=input`), or the robustness evaluator's
 corruption sweep against the plain eval forward (`--mode=corruptions`).
 
-    python -m sagejax.benchmark --config configs/sage_decoy.py --methods xent,sage --batch_sizes 32,64 --out b.jsonl
+    sagejax benchmark --config sage_decoy --methods xent,sage --batch_sizes 32,64 --out b.jsonl
 
 Each row is the trainer's own step (state set-up, device transform, ahead-of-time compilation) on a synthetic batch
 of the configured shapes (uint8 images and maps, as the loaders deliver them), so I/O is excluded: compile seconds,
@@ -30,9 +30,8 @@ import numpy as np
 import optax
 import tensorflow_datasets as tfds
 from absl import flags, logging
-from ml_collections import config_flags
 
-from sagejax import data, errors, methods, models
+from sagejax import configs, data, errors, methods, models
 from sagejax.errors import ConfigError
 from sagejax.evaluate.evaluators import corrupted
 from sagejax.report import benchmark_plot
@@ -65,7 +64,7 @@ _BYTES.update({"f64": 8, "s64": 8, "u64": 8})
 _ALL_REDUCE = re.compile(r"^\s*(?:ROOT\s+)?%?[\w.-]+\s*=\s*(.*?)\s+all-reduce(?:-start)?\(")
 _SHAPE = re.compile(r"\b([a-z]+[0-9]*)\[([0-9,]*)\]")
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.", lock_config=False)
+_CONFIG = configs.define_flag("config", lock=False)
 _MODE = flags.DEFINE_enum(
     "mode", "step", MODES, "step: train steps; input: the loader against the step; corruptions: the corruption sweep."
 )

@@ -1,9 +1,9 @@
 """Student comparison (Yao et al.'s tables on our data): the five student variants × seeds on `mnist_attention`,
 then a linear-probe table and an attention-alignment table, mean ± std over seeds.
 
-`python -m sagejax.student_compare --workdir workdirs/student_compare` trains the saliency teacher and labels the
+`sagejax student_compare --workdir workdirs/student_compare` trains the saliency teacher and labels the
 `unlabeled` split with it when the labels are missing (`--teacher_workdir`, `--labels` reuse earlier ones), then
-runs configs/student.py for every method and seed. Finished runs are reused, so an interrupted comparison
+runs sagejax/configs/student.py for every method and seed. Finished runs are reused, so an interrupted comparison
 continues where it stopped. Probes are fit on `train` (regularisation chosen on a held-out part of it) and scored
 on `validation`, which no choice here looks at. Writes `student_compare.json` and `student_compare.md`.
 """
@@ -14,11 +14,11 @@ import json
 import os
 import re
 
-import numpy as np
 from absl import flags, logging
 
-from sagejax import errors, label
-from sagejax.compare import run_variant
+from sagejax import errors, labeling
+from sagejax.report import tables
+from sagejax.tools.compare import run_variant
 
 METHODS = ("simclr", "simclr_attn", "simclr_cotrain", "supervised", "supervised_attn")
 ROW_NAMES = {
@@ -35,7 +35,7 @@ FLAGS = flags.FLAGS
 
 
 def _define_flags() -> None:
-    flags.DEFINE_list("methods", list(METHODS), "Student variants of configs/student.py.")
+    flags.DEFINE_list("methods", list(METHODS), "Student variants of sagejax/configs/student.py.")
     flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
     flags.DEFINE_string("variant_suffix", "", "Extra variants for every student run, e.g. 'smoke'.")
     flags.DEFINE_string("workdir", "workdirs/student_compare", "Parent directory of the runs.")
@@ -46,8 +46,8 @@ def _define_flags() -> None:
 def teacher_labels(teacher_workdir: str, labels: str, suffix: str) -> str:
     """The folder of teacher labels for `unlabeled`, training the teacher and labelling first when missing."""
     if not os.path.exists(os.path.join(labels, "dataset_info.json")):
-        run_variant("configs.teacher_unet", [suffix], 0, teacher_workdir, evaluator="saliency")
-        label.label_split(
+        run_variant("teacher_unet", [suffix], 0, teacher_workdir, evaluator="saliency")
+        labeling.label_split(
             teacher_workdir=teacher_workdir,
             dataset="mnist_attention",
             split="unlabeled",
@@ -59,13 +59,11 @@ def teacher_labels(teacher_workdir: str, labels: str, suffix: str) -> str:
 
 
 def _cell(values) -> str:
-    values = np.asarray(values, dtype=np.float64)
-    return f"{values.mean():.3f} ± {values.std():.3f}"
+    return tables.mean_std(values, digits=3)
 
 
 def _percent_cell(values) -> str:
-    values = 100 * np.asarray(values, dtype=np.float64)
-    return f"{values.mean():.1f} ± {values.std():.1f}"
+    return tables.mean_std(values, scale=100)
 
 
 def probe_columns(run: dict) -> dict[str, str]:
@@ -114,7 +112,7 @@ def main(argv):
             run_dir = os.path.join(workdir, method, f"seed{seed}")
             variants = [method, f"labels={labels}", suffix]
             results.setdefault(method, []).append(
-                run_variant("configs.student", variants, int(seed), run_dir, evaluator="linear_probe")
+                run_variant("student", variants, int(seed), run_dir, evaluator="linear_probe")
             )
     table = summarize(results)
     with open(os.path.join(workdir, "student_compare.json"), "w", encoding="utf-8") as f:

@@ -17,6 +17,7 @@ import jax
 from sagejax import data, methods
 from sagejax.errors import ConfigError, MissingError, SagejaxError
 from sagejax.evaluate.evaluators import make_evaluators
+from sagejax.report import tables
 from sagejax.train import checkpoint, watchdog
 from sagejax.train.logger import MetricLogger
 from sagejax.train.mesh import global_batch, make_mesh, replicated_key
@@ -220,10 +221,8 @@ def write_results(workdir: str, results: dict[str, float], *, step: int) -> None
         row, metric = key.split("/", 1)[1].rsplit("/", 1)  # eval/<name>/<split>[/<baseline>]/<metric>
         rows.setdefault(row, {})[metric] = value
     metrics = sorted({metric for row in rows.values() for metric in row})
-    lines = ["| evaluator/split | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
-    for name, row in rows.items():
-        lines.append(f"| {name} | " + " | ".join(f"{row[m]:.4f}" if m in row else "—" for m in metrics) + " |")
-    table = "\n".join(lines) + "\n"
+    cells = [[name] + [f"{row[m]:.4f}" if m in row else tables.MISSING for m in metrics] for name, row in rows.items()]
+    table = tables.markdown_table(["evaluator/split", *metrics], cells) + "\n"
     with open(os.path.join(workdir, "results.md"), "w", encoding="utf-8") as f:
         f.write(table)
     print(f"results at step {step} ({workdir}/results.md):\n{table}", flush=True)

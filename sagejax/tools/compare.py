@@ -1,6 +1,6 @@
 """Method comparison: methods × decoy families × seeds, each a full training run, then one table.
 
-`python -m sagejax.compare --workdir workdirs/compare` runs the variants of configs/sage_decoy.py
+`sagejax compare --workdir workdirs/compare` runs the variants of sagejax/configs/sage_decoy.py
 (xent, xent_aug, cyborg, sage, sage_inverted) on both decoy families with seeds 0,1,2 and prints
 mean ± std accuracy on `test` (decoy randomised) and `test_clean`. Finished runs are reused, so an
 interrupted comparison continues where it stopped. Writes `compare.json` and `compare.md`.
@@ -8,16 +8,15 @@ interrupted comparison continues where it stopped. Writes `compare.json` and `co
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 
-import numpy as np
 from absl import flags, logging
 
-from sagejax import errors
+from sagejax import configs, errors
 from sagejax.errors import ConfigError
-from sagejax.train.loop import train_and_evaluate
+from sagejax.report import tables
+from sagejax.trainer import train_and_evaluate
 
 _SPLITS = ("test", "test_clean")
 _EVALUATOR = "classification"
@@ -26,7 +25,7 @@ FLAGS = flags.FLAGS
 
 def _define_flags() -> None:
     """Command-line flags, defined only when run as a program so the module imports cleanly."""
-    flags.DEFINE_string("config_module", "configs.sage_decoy", "Config module with `get_config(variant)`.")
+    flags.DEFINE_string("config", "sage_decoy", "Packaged config name or .py path whose variants are compared.")
     flags.DEFINE_list("methods", ["xent", "xent_aug", "cyborg", "sage", "sage_inverted"], "Method variants.")
     flags.DEFINE_list("families", ["swatch", "texture"], "Decoy families (config variants; swatch = default).")
     flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
@@ -34,9 +33,9 @@ def _define_flags() -> None:
     flags.DEFINE_string("workdir", "workdirs/compare", "Parent directory of the runs.")
 
 
-def run_variant(config_module: str, variants: list[str], seed: int, workdir: str, *, evaluator: str) -> dict:
-    """Final eval metrics of the run of `config_module:variants` with `seed`, training it unless
-    `workdir/results.json` already exists (which must hold `evaluator`'s metrics)."""
+def run_variant(config: str, variants: list[str], seed: int, workdir: str, *, evaluator: str) -> dict:
+    """Final eval metrics of the run of `config:variants` (config: a packaged name or a .py path) with `seed`,
+    training it unless `workdir/results.json` already exists (which must hold `evaluator`'s metrics)."""
     results_path = os.path.join(workdir, "results.json")
     if os.path.exists(results_path):
         with open(results_path, encoding="utf-8") as f:
@@ -47,30 +46,30 @@ def run_variant(config_module: str, variants: list[str], seed: int, workdir: str
                 "sagejax); use another --workdir or move the run aside to retrain it"
             )
         return results
-    config = importlib.import_module(config_module).get_config(",".join(v for v in variants if v))
-    config.seed = seed
-    return train_and_evaluate(config, workdir)
+    loaded = configs.load(f"{config}:{','.join(v for v in variants if v)}")
+    loaded.seed = seed
+    return train_and_evaluate(loaded, workdir)
 
 
-def run_one(config_module: str, method: str, family: str, seed: int, workdir: str, suffix: str) -> dict[str, float]:
+def run_one(config: str, method: str, family: str, seed: int, workdir: str, suffix: str) -> dict[str, float]:
     """One run of the decoy comparison (family "swatch" is the config's default)."""
     variants = [method, "" if family == "swatch" else family, suffix]
-    return run_variant(config_module, variants, seed, workdir, evaluator=_EVALUATOR)
+    return run_variant(config, variants, seed, workdir, evaluator=_EVALUATOR)
 
 
 def summarize(results: dict) -> str:
     """Markdown table: a row per method, mean ± std over seeds of each family's test / test_clean accuracy."""
     families = list(next(iter(results.values())))
     header = ["method"] + [f"{family} {split}" for family in families for split in _SPLITS]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for method, by_family in results.items():
         cells = [method]
         for family in families:
             for split in _SPLITS:
-                values = np.array([run[f"eval/{_EVALUATOR}/{split}/accuracy"] for run in by_family[family]])
-                cells.append(f"{100 * values.mean():.1f} ± {100 * values.std():.1f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+                values = [run[f"eval/{_EVALUATOR}/{split}/accuracy"] for run in by_family[family]]
+                cells.append(tables.mean_std(values, scale=100))
+        rows.append(cells)
+    return tables.markdown_table(header, rows)
 
 
 def main(argv):
@@ -81,7 +80,7 @@ def main(argv):
         for family in FLAGS.families:
             for seed in FLAGS.seeds:
                 workdir = os.path.join(FLAGS.workdir, family, method, f"seed{seed}")
-                run = run_one(FLAGS.config_module, method, family, int(seed), workdir, FLAGS.variant_suffix)
+                run = run_one(FLAGS.config, method, family, int(seed), workdir, FLAGS.variant_suffix)
                 results.setdefault(method, {}).setdefault(family, []).append(run)
     table = summarize(results)
     os.makedirs(FLAGS.workdir, exist_ok=True)

@@ -1,0 +1,185 @@
+"""The Python API: load a trained run and predict with it, export its weights to safetensors and load them back,
+and SAGE's loss for someone else's training loop.
+
+    import sagejax
+    run = sagejax.load("workdirs/sage_texture")          # config, model in eval mode, checkpoint step
+    out = run.predict(images)                           # uint8 or [0, 1] float (B, H, W, C) → logits, embedding, ...
+    sagejax.export("workdirs/sage_texture", "sage.safetensors")
+    model = sagejax.load_exported("sage.safetensors")   # the same model, its weights from the file
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from flax import nnx
+
+from sagejax import data, methods, models
+from sagejax.errors import ConfigError, DataError, MissingError
+from sagejax.methods import sage
+from sagejax.train.mesh import make_mesh
+from sagejax.train.trained import restore_trained
+
+_COLLECTIONS = {"params": nnx.Param, "batch_stats": nnx.BatchStat}  # what an export holds (no optimizer state)
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedRun:
+    """A trained run ready to use: its config, its model in eval mode and the checkpoint step it came from."""
+
+    workdir: str
+    config: ml_collections.ConfigDict
+    model: nnx.Module
+    step: int
+    _predict: Callable = dataclasses.field(repr=False)
+
+    def predict(self, images) -> dict[str, np.ndarray]:
+        """The method's predictions on (B, H, W, C) images, uint8 (0..255) or float in [0, 1]: logits and embedding,
+        for students also the attention map, for teachers the density."""
+        return self._predict(images)
+
+
+def load(workdir: str) -> LoadedRun:
+    """The newest checkpoint of the run in `workdir` on this process's first device."""
+    mesh = make_mesh({"data": 1}, devices=jax.local_devices()[:1])
+    trained = restore_trained(workdir, mesh)
+    model = trained.model()
+    return LoadedRun(trained.workdir, trained.config, model, trained.step, make_predict(model, trained.config))
+
+
+def make_predict(model: nnx.Module, config) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+    """`predict(images)`: `config`'s method predictions of `model` in eval mode on (B, H, W, C) uint8 or [0, 1]
+    float images, as numpy; compiled once per image shape and dtype."""
+    model.eval()
+    graphdef, arrays = nnx.split(model)
+    method_predict, method_config = methods.get(config.method.name).predict, config.method
+
+    @jax.jit
+    def forward(arrays, images):
+        return method_predict(nnx.merge(graphdef, arrays), data.to_model_inputs({"image": images}), method_config)
+
+    def predict(images) -> dict[str, np.ndarray]:
+        images = np.asarray(images)
+        if images.ndim != 4:
+            raise DataError(f"images must be (B, H, W, C), got shape {images.shape}")
+        if images.dtype != np.uint8 and not np.issubdtype(images.dtype, np.floating):
+            raise DataError(f"images must be uint8 or float in [0, 1], got {images.dtype}")
+        return jax.tree.map(np.asarray, forward(arrays, images))
+
+    return predict
+
+
+# ---------------------------------------------------------------------------------------------- weights export
+
+
+def _named_leaves(model: nnx.Module, collection) -> tuple[dict[str, jax.Array], Callable]:
+    """{"a/b/kernel": array} of one variable collection of `model`, and a function rebuilding the state from such
+    a dict (same names)."""
+    state = nnx.state(model, collection)
+    pure = state.to_pure_dict()
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(pure)
+    names = ["/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path) for path, _ in leaves]
+
+    def rebuild(values: Mapping[str, jax.Array]):
+        rebuilt = jax.tree_util.tree_unflatten(treedef, [values[name] for name in names])
+        state.replace_by_pure_dict(rebuilt)
+        return state
+
+    return dict(zip(names, (leaf for _, leaf in leaves))), rebuild
+
+
+def export(workdir: str, out: str) -> str:
+    """Writes the parameters and BatchNorm statistics of the run in `workdir` (newest checkpoint; no optimizer
+    state) to the safetensors file `out`, with the run's config and step as metadata; returns `out`."""
+    from safetensors.numpy import save_file
+
+    run = load(workdir)
+    tensors = {}
+    for prefix, collection in _COLLECTIONS.items():
+        named, _ = _named_leaves(run.model, collection)
+        tensors.update({f"{prefix}/{name}": np.asarray(value) for name, value in named.items()})
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    metadata = {"format": "sagejax", "config": run.config.to_json(), "step": str(run.step)}
+    save_file(tensors, out + ".tmp", metadata=metadata)
+    os.replace(out + ".tmp", out)
+    return out
+
+
+def load_exported(path: str, config=None) -> nnx.Module:
+    """The model of `config` (default: the config stored in the file) with the weights of an exported file, in
+    eval mode. Strict: every parameter and statistic must be in the file with its shape, and no key may be left
+    over."""
+    from safetensors import safe_open
+
+    if not os.path.isfile(path):
+        raise MissingError(f"no exported weights file {path}")
+    with safe_open(path, framework="numpy") as f:
+        metadata = f.metadata() or {}
+        tensors = {key: f.get_tensor(key) for key in f.keys()}
+    if config is None:
+        if "config" not in metadata:
+            raise ConfigError(f"{path} stores no config (not written by sagejax export); pass config=")
+        config = ml_collections.ConfigDict(json.loads(metadata["config"]))
+    model = models.build_model(config)
+    unused = set(tensors)
+    for prefix, collection in _COLLECTIONS.items():
+        named, rebuild = _named_leaves(model, collection)
+        values = {}
+        for name, fresh in named.items():
+            key = f"{prefix}/{name}"
+            if key not in tensors:
+                raise MissingError(f"{path} has no {key} ({fresh.shape}) that the model of this config needs")
+            if tensors[key].shape != fresh.shape:
+                raise ConfigError(f"{key}: {path} holds shape {tensors[key].shape}, the model needs {fresh.shape}")
+            values[name] = jnp.asarray(tensors[key], fresh.dtype)
+            unused.discard(key)
+        nnx.update(model, rebuild(values))
+    if unused:
+        raise ConfigError(f"{path} holds {len(unused)} tensors this model has no place for, e.g. {sorted(unused)[:3]}")
+    model.eval()
+    return model
+
+
+# ---------------------------------------------------------------------------------------------------- SAGE loss
+
+
+def sage_loss(*, views: Mapping[str, Mapping[str, jax.Array]], labels: jax.Array, **settings):
+    """SAGE's loss and metrics (as `method.name = "sage"` computes them) from your model's outputs on the four views:
+    `views[v] = {"logits": (N, K), "embedding": (N, D)}` for v in "x" (whole batch, N = B), "x_blur", "x_keep",
+    "x_degrade" (the first n examples); `settings` override `sagejax.methods.sage.DEFAULTS` (temperature, w_js,
+    w_tri, margin, distance, ...). Build the views with `sagejax.augment.saliency_views`."""
+    return sage.loss_from_views(_sage_settings(settings), views, labels)
+
+
+def sage_loss_from_apply(
+    apply_fn: Callable[[jax.Array], Mapping[str, jax.Array]], *, images, saliency, labels, rng, **settings
+):
+    """SAGE's loss with your `apply_fn(images) -> {"logits", "embedding"}`: builds the views of (B, H, W, C) float
+    images with their (B, H, W) maps on the device, runs `apply_fn` once over all four stacked, as the method does."""
+    config = _sage_settings(settings)
+    n = sage.num_view_examples(images.shape[0], config.view_fraction)
+    built = sage.config_views(config, images=images[:n], saliency=saliency[:n], rng=rng)
+    stacked = jnp.concatenate([images] + [built[name] for name in sage.VIEW_NAMES[1:]], axis=0)
+    out = apply_fn(stacked)
+    offsets = {"x": (0, images.shape[0])}
+    for i, name in enumerate(sage.VIEW_NAMES[1:]):
+        offsets[name] = (images.shape[0] + i * n, n)
+    views = {
+        name: {k: out[k][start : start + size] for k in ("logits", "embedding")}
+        for name, (start, size) in offsets.items()
+    }
+    return sage.loss_from_views(config, views, labels)
+
+
+def _sage_settings(settings: Mapping) -> ml_collections.ConfigDict:
+    unknown = sorted(set(settings) - set(sage.DEFAULTS))
+    if unknown:
+        raise ConfigError(f"unknown SAGE settings {unknown}; known: {sorted(sage.DEFAULTS)}")
+    return ml_collections.ConfigDict({**sage.DEFAULTS, **settings})

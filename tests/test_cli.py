@@ -1,0 +1,87 @@
+"""The `sagejax` command and the shared `--config` flag: packaged names and file paths resolve from any folder,
+`--print_config` prints YAML and exits, bad configs are one `error:` line with exit status 2."""
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from sagejax import cli, configs
+from sagejax.errors import ConfigError, MissingError
+
+
+def test_packaged_configs_are_found_by_name_and_path():
+    assert configs.names() == ["sage_csv", "sage_decoy", "student", "teacher_unet"]
+    by_name = configs.load("sage_decoy:xent,texture")
+    by_path = configs.load(f"{configs.__path__[0]}/sage_decoy.py:xent,texture")
+    assert by_name.method.name == "xent" and by_name.to_dict() == by_path.to_dict()
+
+
+@pytest.mark.parametrize(
+    "spec, error, message",
+    [
+        ("sage_decoy:sagee", ConfigError, r"unknown config variants \['sagee'\]"),
+        ("nosuch", ConfigError, "unknown config 'nosuch': packaged configs are sage_csv, sage_decoy"),
+        ("missing/config.py", MissingError, "config file missing/config.py does not exist"),
+        ("common", ConfigError, "unknown config 'common'"),  # the shared blocks are not an experiment
+    ],
+)
+def test_bad_configs_are_named(spec, error, message):
+    with pytest.raises(error, match=message):
+        configs.load(spec)
+
+
+def test_a_broken_config_file_is_named(tmp_path):
+    (tmp_path / "syntax.py").write_text("def get_config(:\n")
+    (tmp_path / "raises.py").write_text("def get_config(arg=None):\n    return {}['x']\n")
+    (tmp_path / "none.py").write_text("x = 1\n")
+    with pytest.raises(ConfigError, match=r"syntax.py could not be loaded: SyntaxError"):
+        configs.load(str(tmp_path / "syntax.py"))
+    with pytest.raises(ConfigError, match=r"raises.py failed: KeyError"):
+        configs.load(str(tmp_path / "raises.py"))
+    with pytest.raises(ConfigError, match=r"has no get_config"):
+        configs.load(str(tmp_path / "none.py"))
+
+
+def test_help_lists_every_command_with_a_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--help"])
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out
+    for name in cli.COMMANDS:
+        assert f"  {name} " in printed
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["trian"])
+    assert exit_info.value.code == 2 and "unknown command 'trian'" in capsys.readouterr().err
+
+
+def test_every_command_module_exists():
+    import importlib.util
+
+    for module, _ in cli.COMMANDS.values():
+        assert importlib.util.find_spec(module) is not None, module
+
+
+def _sagejax(*args, cwd):
+    """The installed `sagejax` script beside this interpreter (as `pip install` puts it), else the module."""
+    script = pathlib.Path(sys.executable).parent / "sagejax"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "sagejax.cli"]
+    return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_print_config_and_config_errors_from_a_folder_outside_the_checkout(tmp_path):
+    result = _sagejax("train", "--config", "sage_decoy:sage", "--config.method.w_js=7", "--print_config", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    printed = yaml.safe_load(result.stdout)
+    assert printed["method"]["name"] == "sage" and printed["method"]["w_js"] == 7
+    assert not list(tmp_path.iterdir())  # nothing built, nothing written
+    for spec, message in [
+        ("sage_decoy:sagee", "error: unknown config variants ['sagee']"),
+        ("nothere.py", "error: config file nothere.py does not exist"),
+    ]:
+        result = _sagejax("train", "--config", spec, "--workdir", str(tmp_path / "w"), cwd=tmp_path)
+        assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith(message), result.stderr
+        assert "Traceback" not in result.stderr
