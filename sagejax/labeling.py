@@ -20,7 +20,7 @@ from sagejax.data import tfds_writer
 from sagejax.errors import ConfigError, ExistsError
 from sagejax.methods.teacher import FIXATION_RULES, derive_fixations, load_teacher, make_map_fn
 from sagejax.train import watchdog
-from sagejax.train.mesh import make_mesh
+from sagejax.train.mesh import batch_sharding, make_mesh
 
 MAP_KEY, FIXATIONS_KEY = "teacher_saliency", "teacher_fixations"
 EXAMPLES_PER_SHARD = 1024  # for num_shards=0 (automatic)
@@ -151,7 +151,7 @@ def label_split(
         if process_index == 0:
             _remove_split(output_dir, dataset_name, split)
         if jax.process_count() > 1:  # no process looks for finished shards before they are gone
-            multihost_utils.sync_global_devices("sagejax.tools.label: old split removed")
+            multihost_utils.sync_global_devices("sagejax.labeling: old split removed")
     os.makedirs(output_dir, exist_ok=True)
 
     teacher = load_teacher(teacher_workdir, mesh)
@@ -283,3 +283,18 @@ def _wait_for_shards(paths: list[str], *, poll_s: float = 5.0) -> None:
         if len(still) < len(missing):
             watchdog.beat("a shard written by another process")
         missing = still
+
+
+def time_teacher_forward(teacher_workdir: str, images: np.ndarray, repeats: int) -> float:
+    """Median seconds of one jitted teacher call on `images` already on the devices (all local devices)."""
+    mesh = make_mesh({"data": -1}, devices=jax.local_devices())
+    trained = load_teacher(teacher_workdir, mesh)
+    map_fn = make_map_fn(trained, mesh, None)
+    batch = jax.device_put(images, batch_sharding(mesh))
+    jax.block_until_ready(map_fn(trained.params, trained.model_state, batch))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(map_fn(trained.params, trained.model_state, batch))
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))

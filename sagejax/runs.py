@@ -1,16 +1,55 @@
-"""Trained runs evaluated after the fact: finding run directories (a run, or a directory of seed runs), grouping them
-by method, and running one evaluator on a run's newest checkpoint with the result cached in the run directory."""
+"""Runs as the commands use them: one rule for "train this run unless its results for this config exist" (compare,
+sweep, loao, student_compare), and trained runs evaluated after the fact: finding run directories (a run, or a
+directory of seed runs), grouping them by method, and running one evaluator on a run's newest checkpoint with the
+result cached in the run directory."""
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import json
 import os
 
-from sagejax.errors import MissingError
+from sagejax.errors import ConfigError, MissingError
 from sagejax.evaluate.evaluators import default_config
 from sagejax.train import run_info
-from sagejax.trainer import evaluate_checkpoint
+from sagejax.train.run_config import RESUMABLE_CHANGES, flatten
+from sagejax.trainer import evaluate_checkpoint, train_and_evaluate
+
+# What a finished run may differ in from the config that asks for it: cadences, not results.
+_REUSABLE_CHANGES = tuple(pattern for pattern in RESUMABLE_CHANGES if pattern != "train.steps")
+
+
+def finished_results(config, workdir: str) -> dict | None:
+    """The results of the finished run of `config` in `workdir` (None if it has not finished); refuses a run that
+    was trained under another config, naming the keys that differ."""
+    results_path = os.path.join(workdir, "results.json")
+    if not os.path.exists(results_path):
+        return None
+    stored = flatten(run_info.read_config(workdir).to_dict())
+    wanted = flatten(config.to_dict())
+    differ = sorted(
+        key
+        for key in stored.keys() | wanted.keys()
+        if stored.get(key) != wanted.get(key) and not any(fnmatch.fnmatchcase(key, p) for p in _REUSABLE_CHANGES)
+    )
+    if differ:
+        raise ConfigError(
+            f"{workdir} was trained under another config ({', '.join(differ[:8])} differ): use another --workdir "
+            "or move the run aside"
+        )
+    with open(results_path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def train_or_reuse(config, workdir: str) -> dict | None:
+    """The final eval metrics of `config`'s run in `workdir`: read back when it finished under this config, else
+    trained (resuming its checkpoint); None when a SIGTERM stopped it (its checkpoint is saved)."""
+    results = finished_results(config, workdir)
+    if results is not None:
+        return results
+    train_and_evaluate(config, workdir)
+    return finished_results(config, workdir)
 
 
 def _is_run(path: str) -> bool:

@@ -8,10 +8,10 @@ import pytest
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from sagejax import benchmarking as benchmark
 from sagejax import data
 from sagejax.configs import sage_decoy
 from sagejax.errors import ConfigError
-from sagejax.tools import benchmark
 
 
 def _config():

@@ -2,7 +2,12 @@
 
 import json
 
-from sagejax.tools import compare, student_compare
+import pytest
+
+from sagejax import comparisons as compare
+from sagejax import configs, runs
+from sagejax import student_comparisons as student_compare
+from sagejax.errors import ConfigError
 
 
 def _run(test, clean):
@@ -20,10 +25,30 @@ def test_summary_is_mean_and_population_std_over_seeds():
     assert table[3] == "| sage | 95.0 ± 0.0 | 95.0 ± 0.0 | 60.0 ± 10.0 | 60.0 ± 0.0 |"
 
 
+def _finished_run(workdir, config, **results):
+    """A run directory as the trainer leaves a finished run: its config.json and results.json."""
+    (workdir / "config.json").write_text(json.dumps({"config": config.to_dict()}, default=list))
+    (workdir / "results.json").write_text(json.dumps({"step": 400, **results}))
+
+
 def test_finished_runs_are_read_back_not_retrained(tmp_path):
-    (tmp_path / "results.json").write_text(json.dumps({"step": 400, **_run(0.5, 0.6)}))
-    got = compare.run_one("does.not.exist", "sage", "texture", 0, str(tmp_path), "")
+    config = configs.load("sage_decoy:sage,texture")
+    _finished_run(tmp_path, config, **_run(0.5, 0.6))
+    got = compare.run_one("sage_decoy", "sage", "texture", 0, str(tmp_path), "")
     assert got["eval/classification/test/accuracy"] == 0.5 and got["step"] == 400
+    config.train.log_every_steps = 7  # a cadence: the finished run still counts
+    _finished_run(tmp_path, config, **_run(0.5, 0.6))
+    assert runs.finished_results(configs.load("sage_decoy:sage,texture"), str(tmp_path))["step"] == 400
+
+
+def test_a_run_trained_under_another_config_is_refused_by_every_command(tmp_path):
+    config = configs.load("sage_decoy:sage,texture")
+    config.method.w_js = 99.0
+    _finished_run(tmp_path, config, **_run(0.5, 0.6))
+    with pytest.raises(ConfigError, match=r"was trained under another config \(method.w_js differ\)"):
+        compare.run_one("sage_decoy", "sage", "texture", 0, str(tmp_path), "")
+    with pytest.raises(ConfigError, match="method.w_js differ"):
+        runs.train_or_reuse(configs.load("sage_decoy:sage,texture"), str(tmp_path))
 
 
 def _student_run(logistic, nss, shots=(1, 10)):
@@ -39,7 +64,7 @@ def test_student_tables_are_mean_and_std_over_seeds_with_the_baselines():
     results = {"simclr": [_student_run(0.5, 1.0), _student_run(0.7, 2.0)], "simclr_attn": [_student_run(0.8, 3.0)]}
     lines = student_compare.summarize(results).splitlines()
     assert lines[4] == "| contrastive | 60.0 ± 10.0 | 60.0 ± 10.0 | 60.0 ± 10.0 | 60.0 ± 10.0 |"
-    assert lines[5] == "| contrastive + teacher attention | 80.0 ± 0.0 | 80.0 ± 0.0 | 80.0 ± 0.0 | 80.0 ± 0.0 |"
+    assert lines[5] == "| contrastive + teacher attention | 80.0 | 80.0 | 80.0 | 80.0 |"  # one seed: no "± 0.0"
     assert lines[11].startswith("| contrastive | 1.500 ± 0.500 |") and lines[13].startswith(
         "| centre-bias baseline | 1.000 |"
     )

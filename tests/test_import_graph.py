@@ -19,7 +19,9 @@ LAYERS = [
     ("sagejax.methods",),
     ("sagejax.evaluate",),
     ("sagejax.trainer", "sagejax.labeling"),
-    ("sagejax.runs", "sagejax.api", "sagejax.configs"),
+    ("sagejax.runs", "sagejax.api", "sagejax.configs", "sagejax.benchmarking", "sagejax.panel_columns"),
+    ("sagejax.comparisons", "sagejax.sweeps", "sagejax.loao_protocol", "sagejax.robustness_tables"),
+    ("sagejax.retrieval_tables", "sagejax.student_comparisons"),
     COMMANDS,
 ]
 

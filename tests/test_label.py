@@ -97,7 +97,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(setup, tmp_path):
     killed = tmp_path / "killed"
     script = (
         "import os, signal, sys\n"
-        "from sagejax.tools import label\n"
+        "from sagejax import labeling\n"
         "def die(shard):\n"
         "    if shard == 1:\n"
         "        path = labeling.tfds_writer.shard_path(output_dir=sys.argv[1], dataset_name='mnist_attention_teacher',"

@@ -10,6 +10,7 @@ from flax import nnx
 
 from sagejax import augment, losses, methods, models
 from sagejax.configs import sage_decoy
+from sagejax.errors import ConfigError
 from sagejax.methods import cyborg, sage
 from sagejax.train import create_train_state, global_batch, make_grad_fn, make_mesh
 
@@ -200,4 +201,27 @@ def test_unknown_method_and_views_are_named():
     config = _config().method
     config.ce_views = ("x", "x_sharp")
     with pytest.raises(ValueError, match="x_sharp"):
+        methods.make_loss(config)
+
+
+def test_check_config_names_impossible_settings_without_building_anything(tmp_path):
+    for name in methods.method_names():
+        methods.check_config(methods.default_config(name))  # every method's defaults are possible
+    bad = [
+        ("sage", dict(temperature=0.0), "method.temperature must be > 0"),
+        ("sage", dict(blur_kernel_size=4), "positive odd number"),
+        ("sage", dict(view_fraction=1.5), r"view_fraction must be in \[0, 1\]"),
+        ("xent_aug", dict(degrade="smudge"), "unknown method.degrade"),
+        ("cyborg", dict(cam_class="best"), "method.cam_class must be one of"),
+        ("simclr", dict(temperature=-1.0), "method.temperature must be > 0"),
+        ("supervised_attn", dict(kld_weight=-1.0), "method.kld_weight must be >= 0"),
+        ("teacher", dict(w_cc=-1.0), "method.w_cc must be >= 0"),
+    ]
+    for name, overrides, message in bad:
+        with pytest.raises(ConfigError, match=message):
+            methods.check_config(methods.default_config(name, **overrides))
+    # A student with a teacher inside its step: checking its settings restores nothing, building its loss does.
+    config = methods.default_config("simclr_attn", teacher_workdir=str(tmp_path / "no_teacher"))
+    methods.check_config(config)
+    with pytest.raises(FileNotFoundError):
         methods.make_loss(config)

@@ -405,8 +405,8 @@ def test_retrieval_command_writes_tables_and_pr_curves(trained_run, tmp_path):
 
 
 def test_saliency_panels_of_a_trained_run(trained_run, tmp_path):
+    from sagejax import panel_columns as panels
     from sagejax import report
-    from sagejax.tools import panels
     from sagejax.train.trained import restore_trained
 
     run = restore_trained(str(trained_run), make_mesh({"data": 1}, devices=jax.devices()[:1]))

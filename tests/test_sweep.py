@@ -6,10 +6,10 @@ import os
 
 import pytest
 
-from sagejax import data
+from sagejax import data, runs
+from sagejax import sweeps as sweep
 from sagejax.configs import sage_decoy
 from sagejax.errors import ConfigError
-from sagejax.tools import sweep
 
 SELECT = "eval/validation/validation/accuracy"
 
@@ -75,7 +75,7 @@ def test_selection_metric_is_checked_before_any_run(tmp_path, select, message):
 
 
 def test_an_impossible_point_is_refused_before_any_run(tmp_path, monkeypatch):
-    monkeypatch.setattr(sweep, "train_and_evaluate", pytest.fail)
+    monkeypatch.setattr(runs, "train_and_evaluate", pytest.fail)
     with pytest.raises(ConfigError, match="temperature must be > 0"):
         sweep.sweep(_base(), grid={"method.temperature": [2.0, 0.0]}, seeds=[0], select=SELECT, workdir=str(tmp_path))
 
@@ -106,7 +106,7 @@ class FakeTrainer:
 
 def test_sweep_selects_on_validation_reports_test_of_the_chosen_point_and_reuses_runs(tmp_path, monkeypatch):
     fake = FakeTrainer()
-    monkeypatch.setattr(sweep, "train_and_evaluate", fake)
+    monkeypatch.setattr(runs, "train_and_evaluate", fake)
     grid = {"method.temperature": [1.0, 2.0, 4.0], "method.w_js": [3.0]}
     args = dict(grid=grid, seeds=[0, 1], select=SELECT, workdir=str(tmp_path))
     summary = sweep.sweep(_base(), **args)
@@ -140,7 +140,7 @@ def test_sweep_selects_on_validation_reports_test_of_the_chosen_point_and_reuses
 def test_a_run_stopped_by_sigterm_stops_the_sweep(tmp_path, monkeypatch):
     """The trainer returns after a SIGTERM checkpoint without results.json; the sweep must not go on to the next."""
     calls = []
-    monkeypatch.setattr(sweep, "train_and_evaluate", lambda config, workdir: calls.append(workdir))
+    monkeypatch.setattr(runs, "train_and_evaluate", lambda config, workdir: calls.append(workdir))
     args = dict(grid={"method.temperature": [1.0, 2.0]}, seeds=[0], select=SELECT, workdir=str(tmp_path))
     assert sweep.sweep(_base(), **args) is None
     assert len(calls) == 1
@@ -148,7 +148,7 @@ def test_a_run_stopped_by_sigterm_stops_the_sweep(tmp_path, monkeypatch):
 
 def test_an_ablation_has_one_table_and_plot_per_axis_around_the_centre(tmp_path, monkeypatch):
     fake = FakeTrainer()
-    monkeypatch.setattr(sweep, "train_and_evaluate", fake)
+    monkeypatch.setattr(runs, "train_and_evaluate", fake)
     grid = {"method.temperature": [2.0, 1.0, 4.0], "method.w_js": [1.0, 3.0]}
     summary = sweep.sweep(_base(), grid=grid, seeds=[0], select=SELECT, workdir=str(tmp_path), mode="axes")
     assert sorted(summary["points"]) == ["base", "method.temperature=1.0", "method.temperature=4.0", "method.w_js=3.0"]
@@ -162,7 +162,7 @@ def test_an_ablation_has_one_table_and_plot_per_axis_around_the_centre(tmp_path,
 
 def test_processes_share_the_runs_and_the_last_one_writes_the_tables(tmp_path, monkeypatch):
     fake = FakeTrainer()
-    monkeypatch.setattr(sweep, "train_and_evaluate", fake)
+    monkeypatch.setattr(runs, "train_and_evaluate", fake)
     args = dict(grid={"method.temperature": [1.0, 2.0, 4.0]}, seeds=[0, 1], select=SELECT, workdir=str(tmp_path))
     assert sweep.sweep(_base(), **args, process_index=0, process_count=2) is None  # the others are not done yet
     assert fake.trained == [(1.0, 0), (2.0, 0), (4.0, 0)]  # runs 0, 2, 4 of (point, seed)
@@ -192,5 +192,5 @@ def test_sweep_trains_real_runs_and_reads_what_they_write(tmp_path, monkeypatch,
     )
     assert set(summary["points"]) == {"method.temperature=1.0", "base"}
     assert set(summary["report"]) == {"eval/classification/test/accuracy", "eval/classification/test_clean/accuracy"}
-    monkeypatch.setattr(sweep, "train_and_evaluate", pytest.fail)  # finished: reused with their stored configs
+    monkeypatch.setattr(runs, "train_and_evaluate", pytest.fail)  # finished: reused with their stored configs
     assert sweep.sweep(base, grid={"method.temperature": [1.0, 2.0]}, seeds=[0], select=SELECT, workdir=str(tmp_path))

@@ -353,7 +353,7 @@ def test_eval_mode_restores_the_newest_checkpoint(data_dir, tmp_path):
 
 @pytest.mark.slow
 def test_leave_one_attack_type_out_holds_each_type_out_of_training(tmp_path):
-    from sagejax.tools import loao
+    from sagejax import loao_protocol as loao
 
     config = _csv_config(tmp_path, "xent,resnet18_32,pad=1")
     config.evals.classification.splits = ("test",)

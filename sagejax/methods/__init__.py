@@ -44,6 +44,11 @@ def accept_batch(config, batch) -> None:
     del config, batch
 
 
+def accept_config(config) -> None:
+    """The default settings check: a method whose hyperparameters cannot be impossible needs none."""
+    del config
+
+
 @dataclasses.dataclass(frozen=True)
 class Method:
     """A registered method: its loss builder, default hyperparameters, eval predictions and training panels."""
@@ -54,6 +59,7 @@ class Method:
     predict: Callable = classify
     train_panels: Callable = image_panels
     check_batch: Callable = accept_batch
+    check_config: Callable = accept_config  # names an impossible setting without building the loss
 
 
 _REGISTRY: dict[str, Method] = {}
@@ -67,9 +73,10 @@ def register(
     predict: Callable = classify,
     train_panels: Callable = image_panels,
     check_batch: Callable = accept_batch,
+    check_config: Callable = accept_config,
 ) -> Method:
     """Registers a method under `name` (replacing an earlier one of that name) and returns it."""
-    method = Method(name, make_loss, dict(defaults or {}), predict, train_panels, check_batch)
+    method = Method(name, make_loss, dict(defaults or {}), predict, train_panels, check_batch, check_config)
     _REGISTRY[name] = method
     return method
 
@@ -89,6 +96,7 @@ def _from_import_path(path: str) -> Method:
         getattr(module, "predict", classify),
         getattr(module, "train_panels", image_panels),
         getattr(module, "check_batch", accept_batch),
+        getattr(module, "check_config", accept_config),
     )
 
 
@@ -108,6 +116,12 @@ def make_loss(config):
     return get(config.name).make_loss(config)
 
 
+def check_config(config) -> None:
+    """Raises naming an impossible setting of `config` (a method block), without building the loss, restoring a
+    teacher or compiling anything: what validating a config (a sweep point, --print_config) may do."""
+    get(config.name).check_config(config)
+
+
 def default_config(name: str, **overrides) -> ml_collections.ConfigDict:
     """`config.method` for `name`: its registered defaults, then `overrides` (which must be known keys)."""
     defaults = dict(get(name).defaults)
@@ -123,18 +137,24 @@ def method_names() -> list[str]:
 
 
 def _register_builtin() -> None:
-    from sagejax.methods import cyborg, sage, simclr, student_attention, supervised, teacher, xent
+    from sagejax.methods import cyborg, sage, saliency_views, simclr, student_attention, supervised, teacher, xent
 
     register("xent", xent.make_loss, defaults=xent.DEFAULTS)
-    register("xent_aug", xent.make_augmentation_control_loss, defaults=xent.AUG_DEFAULTS, train_panels=xent.panels)
-    register("cyborg", cyborg.make_loss, defaults=cyborg.DEFAULTS)
-    register("sage", sage.make_loss, defaults=sage.DEFAULTS, train_panels=sage.panels)
-    for name, make, defaults in (
-        ("simclr", simclr.make_loss, simclr.DEFAULTS),
-        ("simclr_attn", simclr.make_loss, simclr.ATTENTION_DEFAULTS),
-        ("simclr_cotrain", simclr.make_loss, simclr.COTRAIN_DEFAULTS),
-        ("supervised", supervised.make_loss, supervised.DEFAULTS),
-        ("supervised_attn", supervised.make_loss, supervised.ATTENTION_DEFAULTS),
+    register(
+        "xent_aug",
+        xent.make_augmentation_control_loss,
+        defaults=xent.AUG_DEFAULTS,
+        train_panels=xent.panels,
+        check_config=saliency_views.check_view_config,
+    )
+    register("cyborg", cyborg.make_loss, defaults=cyborg.DEFAULTS, check_config=cyborg.check_config)
+    register("sage", sage.make_loss, defaults=sage.DEFAULTS, train_panels=sage.panels, check_config=sage.check_config)
+    for name, make, defaults, check in (
+        ("simclr", simclr.make_loss, simclr.DEFAULTS, simclr.check_config),
+        ("simclr_attn", simclr.make_loss, simclr.ATTENTION_DEFAULTS, simclr.check_config),
+        ("simclr_cotrain", simclr.make_loss, simclr.COTRAIN_DEFAULTS, simclr.check_config),
+        ("supervised", supervised.make_loss, supervised.DEFAULTS, student_attention.check_config),
+        ("supervised_attn", supervised.make_loss, supervised.ATTENTION_DEFAULTS, student_attention.check_config),
     ):
         register(
             name,
@@ -143,9 +163,15 @@ def _register_builtin() -> None:
             predict=student_attention.predict,
             train_panels=student_attention.panels,
             check_batch=student_attention.check_batch,
+            check_config=check,
         )
     register(
-        "teacher", teacher.make_loss, defaults=teacher.DEFAULTS, predict=teacher.predict, train_panels=teacher.panels
+        "teacher",
+        teacher.make_loss,
+        defaults=teacher.DEFAULTS,
+        predict=teacher.predict,
+        train_panels=teacher.panels,
+        check_config=teacher.check_config,
     )
 
 

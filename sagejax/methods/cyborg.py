@@ -31,10 +31,15 @@ def classifier_kernel(model) -> jax.Array:
         ) from error
 
 
-def make_loss(config):
-    """Builds the CYBORG loss of `config` (alpha, cam_class)."""
+def check_config(config) -> None:
+    """An impossible setting, named before anything is built."""
     if config.cam_class not in _CAM_CLASSES:
         raise ConfigError(f"method.cam_class must be one of {_CAM_CLASSES}, got {config.cam_class!r}")
+
+
+def make_loss(config):
+    """Builds the CYBORG loss of `config` (alpha, cam_class)."""
+    check_config(config)
     alpha = config.alpha
 
     def loss_fn(model, batch, rng):

@@ -68,14 +68,20 @@ def triplet_term(config, out, *, anchor, reduction="mean"):
     )
 
 
-def make_loss(config):
-    """L = CE + w_js·T²·[JS(y‖y~) + JS(y'‖y~')] + w_tri·triplet(z, z~, z~')."""
+def check_config(config) -> None:
+    """Impossible SAGE settings (unknown CE views, T <= 0, view settings), named before anything is built."""
     unknown_ce = sorted(set(config.ce_views) - set(VIEW_NAMES))
     if unknown_ce:
         raise ConfigError(f"method.ce_views has unknown views {unknown_ce}; choose from {list(VIEW_NAMES)}")
     if not config.temperature > 0:
         raise ConfigError(f"method.temperature must be > 0, got {config.temperature}")
     check_view_config(config)
+    num_view_examples(2, config.view_fraction)
+
+
+def make_loss(config):
+    """L = CE + w_js·T²·[JS(y‖y~) + JS(y'‖y~')] + w_tri·triplet(z, z~, z~')."""
+    check_config(config)
 
     def loss_fn(model, batch, rng):
         out, _ = forward_views(model, batch, rng, config)

@@ -22,12 +22,17 @@ COTRAIN_DEFAULTS = {
 }
 
 
-def make_loss(config):
-    """NT-Xent (temperature τ) of the projections of two views, plus the attention term when its weights are set."""
+def check_config(config) -> None:
+    """Impossible view, attention or temperature settings, named before anything is built."""
     student_attention.check_config(config)
-    teacher_targets = student_attention.make_teacher_targets(config)
     if not config.temperature > 0:
         raise ConfigError(f"method.temperature must be > 0, got {config.temperature}")
+
+
+def make_loss(config):
+    """NT-Xent (temperature τ) of the projections of two views, plus the attention term when its weights are set."""
+    check_config(config)
+    teacher_targets = student_attention.make_teacher_targets(config)
 
     def loss_fn(model, batch, rng):
         if batch["image"].shape[0] < 2:

@@ -57,11 +57,16 @@ def human_fixations(batch, config) -> jax.Array:
     )
 
 
-def make_loss(config):
-    """w_kld·KLD(human ‖ teacher) − w_cc·CC − w_nss·NSS of the teacher's pixel density, batch means."""
+def check_config(config) -> None:
+    """Negative term weights, named before anything is built."""
     for key in ("w_kld", "w_cc", "w_nss"):
         if config[key] < 0:
             raise ConfigError(f"method.{key} must be >= 0, got {config[key]}")
+
+
+def make_loss(config):
+    """w_kld·KLD(human ‖ teacher) − w_cc·CC − w_nss·NSS of the teacher's pixel density, batch means."""
+    check_config(config)
 
     def loss_fn(model, batch, rng):
         del rng

@@ -13,32 +13,24 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import time
 
 import jax
 import numpy as np
 from absl import flags, logging
 
 from sagejax import data, errors, labeling
-from sagejax.methods import teacher
-from sagejax.train.mesh import batch_sharding, make_mesh
+from sagejax.report import tables
 
+flags.DEFINE_string("teacher_workdir", None, "Run directory of a trained teacher.")
+flags.DEFINE_string("dataset", None, "Registered dataset to label.")
+flags.DEFINE_string("dataset_config", "", "Its builder config ('' = default).")
+flags.DEFINE_string("data_dir", "~/tensorflow_datasets", "TFDS data_dir.")
+flags.DEFINE_string("split", "train", "Split to label.")
+flags.DEFINE_integer("batch_size", 256, "Images per teacher call (a multiple of the local devices).")
+flags.DEFINE_integer("repeats", 20, "Timed forward calls.")
+flags.DEFINE_string("out", "label_benchmark.jsonl", "JSONL output path (appended).")
+flags.mark_flags_as_required(["teacher_workdir", "dataset"])
 FLAGS = flags.FLAGS
-
-
-def time_forward(teacher_workdir: str, images: np.ndarray, repeats: int) -> float:
-    """Median seconds of one jitted teacher call on `images` already on the devices (all local devices)."""
-    mesh = make_mesh({"data": -1}, devices=jax.local_devices())
-    trained = teacher.load_teacher(teacher_workdir, mesh)
-    map_fn = teacher.make_map_fn(trained, mesh, None)
-    batch = jax.device_put(images, batch_sharding(mesh))
-    jax.block_until_ready(map_fn(trained.params, trained.model_state, batch))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(map_fn(trained.params, trained.model_state, batch))
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def main(argv):
@@ -49,7 +41,7 @@ def main(argv):
     )
     source = builder.as_data_source(split=FLAGS.split)
     images = np.stack([source[i % len(source)]["image"] for i in range(FLAGS.batch_size)])
-    forward_s = time_forward(FLAGS.teacher_workdir, images, FLAGS.repeats)
+    forward_s = labeling.time_teacher_forward(FLAGS.teacher_workdir, images, FLAGS.repeats)
     with tempfile.TemporaryDirectory() as output_dir:
         stats = labeling.label_split(
             teacher_workdir=FLAGS.teacher_workdir,
@@ -81,21 +73,10 @@ def main(argv):
     with open(FLAGS.out, "a", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row) + "\n")
-    print("| stage | images/s | ÷ teacher forward |")
-    print("|---|---|---|")
-    for row in rows:
-        print(f"| {row['stage']} | {row['images_per_s']:.0f} | {row['fraction_of_forward']:.2f} |")
+    cells = [[row["stage"], f"{row['images_per_s']:.0f}", f"{row['fraction_of_forward']:.2f}"] for row in rows]
+    print(tables.markdown_table(["stage", "images/s", "÷ teacher forward"], cells))
     print(f"{common['dataset']} {FLAGS.split}, batch {FLAGS.batch_size}, {common['device']} ×{common['num_devices']}")
 
 
 if __name__ == "__main__":
-    flags.DEFINE_string("teacher_workdir", None, "Run directory of a trained teacher.")
-    flags.DEFINE_string("dataset", None, "Registered dataset to label.")
-    flags.DEFINE_string("dataset_config", "", "Its builder config ('' = default).")
-    flags.DEFINE_string("data_dir", "~/tensorflow_datasets", "TFDS data_dir.")
-    flags.DEFINE_string("split", "train", "Split to label.")
-    flags.DEFINE_integer("batch_size", 256, "Images per teacher call (a multiple of the local devices).")
-    flags.DEFINE_integer("repeats", 20, "Timed forward calls.")
-    flags.DEFINE_string("out", "label_benchmark.jsonl", "JSONL output path (appended).")
-    flags.mark_flags_as_required(["teacher_workdir", "dataset"])
     errors.run(main)
