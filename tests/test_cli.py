@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from sagejax import cli, configs
+from sagejax.configs import common  # noqa: F401  (configs.common below)
 from sagejax.errors import ConfigError, MissingError
 
 
@@ -85,3 +86,18 @@ def test_print_config_and_config_errors_from_a_folder_outside_the_checkout(tmp_p
         result = _sagejax("train", "--config", spec, "--workdir", str(tmp_path / "w"), cwd=tmp_path)
         assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith(message), result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_model_kwargs_carry_every_option_and_old_runs_still_match():
+    from sagejax import models
+    from sagejax.train.run_config import check_resume
+
+    config = configs.load("sage_csv:sage")
+    assert dict(config.model.kwargs) == models.model_defaults(config.model.name)  # every option, overridable
+    config.model.kwargs.width = 16  # what --config.model.kwargs.width=16 sets
+    with pytest.raises(ConfigError, match=r"model 'resnet18' has no options \['widht'\]"):
+        configs.common.model("resnet18", widht=8)
+    # A run saved before configs carried every option resumes under the complete config.
+    saved = configs.load("sage_decoy:sage").to_dict()
+    saved["model"]["kwargs"] = {"stem": "imagenet", "width": 16}
+    check_resume(saved, configs.load("sage_decoy:sage").to_dict(), step=3, workdir="w")

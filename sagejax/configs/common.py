@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import ml_collections
 
-from sagejax import methods
+from sagejax import methods, models
 from sagejax.errors import ConfigError
 from sagejax.evaluate import evaluators
 
@@ -118,8 +118,15 @@ def data(**fields) -> ml_collections.ConfigDict:
 
 
 def model(name: str, dtype: str = "float32", **kwargs) -> ml_collections.ConfigDict:
-    """`config.model`: a registered model name, its options and the compute dtype."""
-    return ml_collections.ConfigDict({"name": name, "kwargs": ml_collections.ConfigDict(kwargs), "dtype": dtype})
+    """`config.model`: a registered model name, every one of its options (defaults, then `kwargs`) and the compute
+    dtype, so `--config.model.kwargs.<option>=...` reaches any option."""
+    options = models.model_defaults(name)
+    unknown = sorted(set(kwargs) - set(options))
+    if unknown:
+        raise ConfigError(f"model {name!r} has no options {unknown}; it has {sorted(options)}")
+    return ml_collections.ConfigDict(
+        {"name": name, "kwargs": ml_collections.ConfigDict({**options, **kwargs}), "dtype": dtype}
+    )
 
 
 def _block(block: dict, overrides: Mapping, name: str) -> ml_collections.ConfigDict:

@@ -41,6 +41,14 @@ def model_options(name):
     return sorted(p for p in params if p not in ("self", *_COMMON) and p not in fixed)
 
 
+def model_defaults(name) -> dict:
+    """{option: default} of every option `create_model(name, ...)` accepts beyond the common ones, so a config can
+    carry them all and any can be overridden from the command line."""
+    cls, _, defaults = _lookup(name)
+    params = inspect.signature(cls.__init__).parameters
+    return {option: defaults.get(option, params[option].default) for option in model_options(name)}
+
+
 def _lookup(name):
     if name not in _REGISTRY:
         raise ConfigError(f"unknown model {name!r}; known models: {', '.join(model_names())}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fnmatch
 import json
 
+from sagejax import models
 from sagejax.errors import ConfigError
 
 # Changes a training resume accepts (dotted keys; `*` matches one level, e.g. an evaluator's name).
@@ -36,9 +37,20 @@ def flatten(config: dict, prefix: str = "") -> dict:
     return flat
 
 
+def with_model_defaults(config: dict) -> dict:
+    """`config` (a dict) with every option of its model in `model.kwargs` (defaults where absent): runs written
+    before configs carried them all compare equal to configs that do."""
+    model = config.get("model") or {}
+    try:
+        defaults = models.model_defaults(model.get("name"))
+    except ConfigError:  # an unknown model name is reported where the model is built
+        return config
+    return {**config, "model": {**model, "kwargs": {**defaults, **(model.get("kwargs") or {})}}}
+
+
 def check_resume(saved: dict, new: dict, *, step: int, workdir: str, evaluating: bool = False) -> None:
     """Raises ConfigMismatchError naming every key of `new` that may not differ from the checkpoint's `saved`."""
-    a, b = flatten(saved), flatten(new)
+    a, b = flatten(with_model_defaults(saved)), flatten(with_model_defaults(new))
     changed = sorted(key for key in a.keys() | b.keys() if a.get(key, "<absent>") != b.get(key, "<absent>"))
     if evaluating:
         refused = [key for key in changed if any(fnmatch.fnmatchcase(key, p) for p in EVAL_MUST_MATCH)]
