@@ -17,7 +17,7 @@ from sagejax.configs import sage_csv, sage_decoy
 from sagejax.trainer import NonFiniteLossError, evaluate_checkpoint, train_and_evaluate
 
 REPO = pathlib.Path(__file__).parent.parent
-CONFIG_PATH = REPO / "configs" / "sage_decoy.py"
+CONFIG = "sage_decoy"  # the packaged config, by name
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def _overrides(data_dir, eval_every_steps=3, **train):
 
 
 def _main(workdir, variant, extra, **popen):
-    command = [sys.executable, "-m", "sagejax.main", f"--config={CONFIG_PATH}:{variant}", f"--workdir={workdir}"]
+    command = [sys.executable, "-m", "sagejax.main", f"--config={CONFIG}:{variant}", f"--workdir={workdir}"]
     return subprocess.Popen(
         command + extra, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen
     )
