@@ -1,17 +1,27 @@
-"""Test setup: 8 simulated CPU devices, fixed before JAX initialises."""
+"""Test setup: 8 simulated CPU devices, fixed before JAX initialises, and one JAX compilation cache that the session,
+the runs it starts as subprocesses and later sessions share."""
 
 import atexit
+import importlib.metadata
 import os
 import shutil
 import tempfile
 
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-# One persistent compilation cache for the session and the runs it starts as subprocesses: the suite's many short
-# runs compile the same programs again and again (cached programs are the same executables, so results are too).
+# The suite's many short runs compile the same programs again and again; cached programs are the same executables,
+# so results are too. The cache lives in the user's cache folder (one per jaxlib release, at most 4 GB, least
+# recently used entries dropped first), so a second run of the suite starts warm; SAGEJAX_TEST_CACHE=temp gives the
+# session a fresh one that is removed at exit (a cold run, as on a new machine).
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="sagejax-test-jax-cache-")
-    atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
+    if os.environ.get("SAGEJAX_TEST_CACHE") == "temp":
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="sagejax-test-jax-cache-")
+        atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
+    else:
+        root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        release = importlib.metadata.version("jaxlib")
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(root, "sagejax", f"jax-test-cache-{release}")
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(4 * 2**30))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 import jax  # noqa: E402  (imported after XLA_FLAGS on purpose)
