@@ -35,6 +35,10 @@ class CheckpointError(SagejaxError, RuntimeError):
     """A checkpoint that cannot be restored or resumed."""
 
 
+class StorageError(SagejaxError, OSError):
+    """A disk that is full under the run's folder (what orbax or a dataset build hit, named in one line)."""
+
+
 class DataWarning(UserWarning):
     """Data that can be used but probably not as the user meant (a colour saliency map, a repeated image)."""
 

@@ -5,12 +5,16 @@ result cached in the run directory."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import fnmatch
 import glob
+import hashlib
 import json
 import os
+import socket
 
-from sagejax.errors import ConfigError, MissingError
+from sagejax.errors import ConfigError, ExistsError, MissingError
 from sagejax.evaluate.evaluators import default_config
 from sagejax.train import run_info
 from sagejax.train.run_config import RESUMABLE_CHANGES, flatten, with_model_defaults
@@ -44,12 +48,40 @@ def finished_results(config, workdir: str) -> dict | None:
 
 def train_or_reuse(config, workdir: str) -> dict | None:
     """The final eval metrics of `config`'s run in `workdir`: read back when it finished under this config, else
-    trained (resuming its checkpoint); None when a SIGTERM stopped it (its checkpoint is saved)."""
+    trained (resuming its checkpoint) while holding the folder's lock; None when a SIGTERM stopped it (its
+    checkpoint is saved)."""
     results = finished_results(config, workdir)
     if results is not None:
         return results
-    train_and_evaluate(config, workdir)
-    return finished_results(config, workdir)
+    with run_lock(workdir):
+        results = finished_results(config, workdir)  # another command may have finished it meanwhile
+        if results is None:
+            train_and_evaluate(config, workdir)
+            results = finished_results(config, workdir)
+    return results
+
+
+@contextlib.contextmanager
+def run_lock(workdir: str):
+    """Holds `workdir/.lock` (an flock, released when the process ends however it ends), so two commands never train
+    one run folder at once; refuses naming the host and process that hold it."""
+    os.makedirs(workdir, exist_ok=True)
+    path = os.path.join(workdir, ".lock")
+    with open(path, "a+", encoding="utf-8") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise ExistsError(f"{workdir} is being trained by {holder}; wait for it, or use another workdir") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{socket.gethostname()}:{os.getpid()}")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _is_run(path: str) -> bool:
@@ -74,16 +106,36 @@ def group_runs(paths) -> dict[str, list[str]]:
     return groups
 
 
+def checkpoint_fingerprint(workdir: str) -> dict:
+    """{"step", "digest"} of the newest checkpoint in `workdir`: its step, and a digest of its files' names, sizes and
+    modification times, so a cache keyed on it notices further training, a resume or a replaced checkpoint."""
+    root = os.path.join(workdir, "checkpoints")
+    steps = sorted(int(name) for name in os.listdir(root) if name.isdigit()) if os.path.isdir(root) else []
+    if not steps:
+        raise MissingError(f"no checkpoint in {root} to evaluate")
+    newest = os.path.join(root, str(steps[-1]))
+    digest = hashlib.sha256()
+    for folder, _, files in sorted(os.walk(newest)):
+        for name in sorted(files):
+            stat = os.stat(os.path.join(folder, name))
+            digest.update(
+                f"{os.path.relpath(os.path.join(folder, name), newest)}:{stat.st_size}:{stat.st_mtime_ns};".encode()
+            )
+    return {"step": steps[-1], "digest": digest.hexdigest()[:16]}
+
+
 def evaluate_run(workdir: str, evaluator_type: str, settings: dict, *, cache: str, overwrite: bool = False) -> dict:
     """The metrics (`<split>/...`, without the `eval/<name>/` prefix) of evaluator `evaluator_type` with `settings` on
-    the newest checkpoint of the run in `workdir`. Cached as `workdir/<cache>.json` with the settings: a cache written
-    with other settings (or `overwrite`) is recomputed; the run's own results.json is left alone."""
+    the newest checkpoint of the run in `workdir`. Cached as `workdir/<cache>.json` with the settings and the
+    checkpoint's fingerprint: a cache of other settings or of another checkpoint (more training since, a resume),
+    or `overwrite`, is recomputed; the run's own results.json is left alone."""
     path = os.path.join(workdir, f"{cache}.json")
     settings = json.loads(json.dumps(settings))  # tuples as lists, as the cache stores them
+    fingerprint = checkpoint_fingerprint(workdir)
     if os.path.exists(path) and not overwrite:
         with open(path, encoding="utf-8") as f:
             cached = json.load(f)
-        if cached.get("settings") == settings:
+        if cached.get("settings") == settings and cached.get("checkpoint") == fingerprint:
             return cached["metrics"]
     config = run_info.read_config(workdir)
     config.evals = {evaluator_type: default_config(evaluator_type, **settings)}
@@ -91,6 +143,6 @@ def evaluate_run(workdir: str, evaluator_type: str, settings: dict, *, cache: st
     prefix = f"eval/{evaluator_type}/"
     metrics = {key[len(prefix) :]: value for key, value in results.items() if key.startswith(prefix)}
     with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump({"settings": settings, "metrics": metrics}, f, indent=1, sort_keys=True)
+        json.dump({"settings": settings, "checkpoint": fingerprint, "metrics": metrics}, f, indent=1, sort_keys=True)
     os.replace(path + ".tmp", path)
     return metrics

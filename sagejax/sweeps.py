@@ -63,10 +63,27 @@ def parse_grid(text: str) -> dict[str, list]:
         parsed = [_literal(value) for value in _split_top_level(values, ",") if value]
         if not parsed:
             raise ConfigError(f"--grid axis {key!r} has no values")
+        repeated = _repeated(parsed)
+        if repeated:
+            raise ConfigError(f"--grid axis {key!r} gives one value twice: {repeated} (one run would count twice)")
         grid[key] = parsed
     if not grid:
         raise ConfigError("--grid is empty; give at least one axis, e.g. 'method.temperature=1,2,4'")
     return grid
+
+
+def _repeated(values) -> list:
+    """The values of `values` equal to an earlier one (1 and 1.0 are the same point), in order."""
+    seen, repeated = [], []
+    for value in values:
+        (repeated if any(_same_value(value, earlier) for earlier in seen) else seen).append(value)
+    return repeated
+
+
+def _same_value(a, b) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):  # True is not the number 1 here
+        return type(a) is type(b) and a == b
+    return a == b
 
 
 def grid_points(grid: dict[str, list]) -> list[dict]:
@@ -315,6 +332,8 @@ def sweep(
         raise ConfigError(f"--process_index {process_index} must be in [0, --process_count={process_count})")
     if not seeds:
         raise ConfigError("--seeds is empty")
+    if _repeated(seeds):
+        raise ConfigError(f"--seeds repeats {_repeated(seeds)}: a seed given twice would count one run twice")
     check_selection(base, select)
     runs = plan(base, grid, seeds, mode)
     results = [finished_results(run, workdir) for run in runs]

@@ -7,15 +7,17 @@ transform, `sagejax.evaluate.evaluators` the evaluations of `config.evals`.
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
+import shutil
 import signal
 
 import jax
 
 from sagejax import data, methods
-from sagejax.errors import ConfigError, MissingError, SagejaxError
+from sagejax.errors import ConfigError, MissingError, SagejaxError, StorageError
 from sagejax.evaluate.evaluators import make_evaluators
 from sagejax.report import tables
 from sagejax.train import checkpoint, watchdog
@@ -70,6 +72,8 @@ class _Run:
         )
         for evaluator in self.evaluators.values():
             evaluator.check_outputs(self.setup.abstract)
+        if train:
+            checkpoint.check_writable(workdir)  # after the config checks, before the data build and compile
         self.manager = checkpoint.make_manager(workdir)
         self.train_iter = None
         if train:
@@ -107,8 +111,32 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
     sigterm = _SigtermFlag()  # first: a SIGTERM during set-up still ends in a clean save
     try:
         return _train(config, workdir, sigterm)
+    except Exception as error:
+        if _disk_full(error):
+            raise StorageError(_disk_full_message(workdir)) from error
+        raise
     finally:
         sigterm.restore()
+
+
+def _disk_full(error: BaseException | None) -> bool:
+    """Whether `error` or an exception it was raised from is a full disk (orbax and tfds wrap the OSError)."""
+    while error is not None:
+        if getattr(error, "errno", None) == errno.ENOSPC or "No space left on device" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _disk_full_message(workdir: str) -> str:
+    folder = os.path.abspath(workdir)
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    free = shutil.disk_usage(folder).free
+    return (
+        f"no space left on the disk under {os.path.abspath(workdir)} ({free / 2**20:.0f} MiB free): free space or use "
+        "a workdir on another disk; the checkpoints already saved are kept"
+    )
 
 
 def _train(config, workdir: str, sigterm: _SigtermFlag) -> dict[str, float]:

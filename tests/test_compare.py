@@ -71,3 +71,44 @@ def test_student_tables_are_mean_and_std_over_seeds_with_the_baselines():
     assert lines[2] == "| model | logistic | ridge | logistic 10-shot | ridge 10-shot |"
     smoke = student_compare.summarize({"simclr": [_student_run(0.5, 1.0, shots=(1,))]}).splitlines()
     assert smoke[2] == "| model | logistic | ridge | logistic 1-shot | ridge 1-shot |"
+
+
+def test_a_cached_evaluation_is_recomputed_after_more_training(tmp_path, monkeypatch):
+    """The cache of an after-the-fact evaluation is keyed on the newest checkpoint (step and a digest of its files):
+    a resumed run that trained further is scored again, not read back from the earlier step."""
+    config = configs.load("sage_decoy:xent,smoke")
+    (tmp_path / "config.json").write_text(json.dumps({"config": config.to_dict()}, default=list))
+    (tmp_path / "checkpoints" / "4").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "4" / "state").write_bytes(b"step 4")
+    scored = []
+
+    def fake_evaluate(config, workdir, write):
+        scored.append(runs.checkpoint_fingerprint(workdir)["step"])
+        return {"eval/robustness/test/clean/accuracy": 0.1 * len(scored)}
+
+    monkeypatch.setattr(runs, "evaluate_checkpoint", fake_evaluate)
+    settings = {"splits": ["test"]}
+    first = runs.evaluate_run(str(tmp_path), "robustness", settings, cache="robustness")
+    assert runs.evaluate_run(str(tmp_path), "robustness", settings, cache="robustness") == first and scored == [4]
+    (tmp_path / "checkpoints" / "6").mkdir()  # the run was resumed and trained to step 6
+    (tmp_path / "checkpoints" / "6" / "state").write_bytes(b"step 6")
+    again = runs.evaluate_run(str(tmp_path), "robustness", settings, cache="robustness")
+    assert scored == [4, 6] and again != first
+    cached = json.loads((tmp_path / "robustness.json").read_text())
+    assert cached["checkpoint"]["step"] == 6 and len(cached["checkpoint"]["digest"]) == 16
+
+
+def test_a_run_folder_being_trained_is_refused_naming_its_holder(tmp_path, monkeypatch):
+    import socket
+
+    from sagejax.errors import ExistsError
+
+    monkeypatch.setattr(runs, "train_and_evaluate", pytest.fail)
+    config = configs.load("sage_decoy:sage,texture")
+    with runs.run_lock(str(tmp_path)):  # another sweep is training this folder
+        with pytest.raises(ExistsError, match=rf"is being trained by {socket.gethostname()}:\d+; wait for it"):
+            runs.train_or_reuse(config, str(tmp_path))
+    trained = []
+    monkeypatch.setattr(runs, "train_and_evaluate", lambda config, workdir: trained.append(workdir))
+    runs.train_or_reuse(config, str(tmp_path))  # released: trains
+    assert trained == [str(tmp_path)]

@@ -314,6 +314,20 @@ def test_saliency_csv_build_refuses_changed_sources(tmp_path, csv_folder):
         build_dataset("saliency_csv", data_dir=out, config=_fixture_config(csv_folder, size=8))
 
 
+def test_a_file_replaced_with_its_size_and_time_kept_is_caught(tmp_path, csv_folder):
+    out = str(tmp_path / "out")
+    build_dataset("saliency_csv", data_dir=out, config=_fixture_config(csv_folder))
+    image = csv_folder / "img/0.png"
+    stat = image.stat()
+    data = bytearray(image.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # other bytes, the same size and time (as `cp -p` or `rsync -a` of an edited copy)
+    image.write_bytes(bytes(data))
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert image.stat().st_size == stat.st_size and image.stat().st_mtime_ns == stat.st_mtime_ns
+    with pytest.raises(DataError, match=r"the contents of the files train\.csv lists changed"):
+        build_dataset("saliency_csv", data_dir=out, config=_fixture_config(csv_folder))
+
+
 def test_saliency_csv_carves_a_stratified_seeded_validation_split(tmp_path, csv_folder):
     rows = [[f"img/{i % 5}.png", label, ""] for label in ("cat", "dog") for i in range(10)]
     _write_csv(csv_folder / "train.csv", rows)
@@ -380,6 +394,24 @@ def test_saliency_csv_warns_of_likely_mistakes(tmp_path, csv_folder, defect, mes
     else:
         (csv_folder / "img/3.png").write_bytes((csv_folder / "img/1.png").read_bytes())
     with pytest.warns(DataWarning, match=message):
+        build_dataset("saliency_csv", data_dir=str(tmp_path / "out"), config=_fixture_config(csv_folder))
+
+
+def test_a_map_drawn_in_the_alpha_channel_is_read_from_it(tmp_path, csv_folder):
+    rgba = np.zeros((40, 40, 4), np.uint8)  # black everywhere; the left half opaque
+    rgba[:, :20, 3] = 255
+    Image.fromarray(rgba, mode="RGBA").save(csv_folder / "maps/left.png")
+    with pytest.warns(DataWarning, match=r"left\.png has a uniform colour and varies only in its alpha channel"):
+        builder = build_dataset("saliency_csv", data_dir=str(tmp_path / "out"), config=_fixture_config(csv_folder))
+    maps = [ex["saliency"] for ex in builder.as_data_source(split="train") if ex["saliency"].any()]
+    left = [m for m in maps if m[:, :6].min() == 255 and m[:, 10:].max() == 0]
+    assert len(left) == 1  # the alpha channel's left half, not the all-black colour
+
+
+def test_a_split_whose_maps_are_all_empty_warns(tmp_path, csv_folder):
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(csv_folder / "maps/left.png")
+    np.save(csv_folder / "maps/quarter.npy", np.zeros((10, 15), np.float32))
+    with pytest.warns(DataWarning, match=r"train\.csv: all 2 saliency maps are empty"):
         build_dataset("saliency_csv", data_dir=str(tmp_path / "out"), config=_fixture_config(csv_folder))
 
 

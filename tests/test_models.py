@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from sagejax import models
+from sagejax.errors import ConfigError
 from sagejax.models import (
     AttentionHead,
     ClassifierHead,
@@ -97,6 +99,15 @@ def test_registry_rejects_unknown_and_architecture_fixing_options():
         create_model("resnet18", num_classes=10, rngs=rngs(), widht=8)
     with pytest.raises(TypeError, match=r"\['depth'\].*'image_size'"):
         create_model("vit_b16", num_classes=10, rngs=rngs(), depth=2)
+
+
+def test_a_config_switched_to_another_model_names_the_options_it_lacks():
+    from sagejax.configs import student
+
+    config = student.get_config("simclr_attn,smoke")
+    config.model.name = "vit_tiny"  # --config.model.name=vit_tiny on a ResNet config
+    with pytest.raises(ConfigError, match=r"has \['stem', 'width', 'zero_init_residual'\], which model 'vit_tiny'"):
+        models.build_model(config)
 
 
 # ---------------------------------------------------------------- shapes and sizes

@@ -206,3 +206,23 @@ def test_a_process_whose_peer_stops_exits_with_a_message_within_the_stall_timeou
     assert running[0].returncode == watchdog.EXIT_CODE, stderr[-2000:]
     assert "error: process 0 of 2: no progress for" in stderr and "since step" in stderr
     assert waited < 60
+
+
+def test_a_process_whose_peers_never_connect_says_so_at_once_and_exits_within_the_limit():
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "SAGEJAX_DISTRIBUTED": "1",
+        "SAGEJAX_COORDINATOR_ADDRESS": f"localhost:{_free_port()}",
+        "SAGEJAX_NUM_PROCESSES": "2",
+        "SAGEJAX_PROCESS_ID": "0",  # process 1 is never started
+        "SAGEJAX_CONNECT_TIMEOUT": "4",
+    }
+    command = [sys.executable, "-c", "from sagejax.train import distributed; distributed.initialize_from_env()"]
+    started = time.monotonic()
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == watchdog.EXIT_CODE, result.stderr[-2000:]
+    assert "process 0 of 2: connecting to the coordinator at localhost:" in lines[0]
+    assert lines[-1].startswith("error: not all 2 processes connected to the coordinator at localhost:")
+    assert time.monotonic() - started < 60

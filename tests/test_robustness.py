@@ -382,6 +382,7 @@ def test_robustness_command_writes_tables_and_a_plot_and_mce_against_itself_is_o
     }
     assert (out / "robustness.png").stat().st_size > 0 and "| mCE | 1.000 |" in (out / "robustness.md").read_text()
     assert (trained_run / "robustness-auto-test.json").exists()
+    assert summary["checkpoints"][str(trained_run)]["step"] == 2  # the step the run was scored at
     assert (trained_run / "results.json").read_text() == results  # the run's own results are left alone
     failed = subprocess.run(
         [sys.executable, "-m", "sagejax.tools.robustness", "--workdirs", str(tmp_path / "none"), "--out", str(out)],

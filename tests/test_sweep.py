@@ -38,6 +38,8 @@ def test_parse_grid_reads_literals_strings_tuples_and_fixed_axes():
         ("method.temperature", "is not key=v1,v2"),
         ("method.temperature=", "has no values"),
         ("a=1;a=2", "names 'a' twice"),
+        ("method.w_js=1,1.0,3", r"axis 'method.w_js' gives one value twice: \[1.0\]"),
+        ("a=x,y,x", r"gives one value twice: \['x'\]"),
     ],
 )
 def test_parse_grid_refuses_malformed_grids(text, message):
@@ -194,3 +196,12 @@ def test_sweep_trains_real_runs_and_reads_what_they_write(tmp_path, monkeypatch,
     assert set(summary["report"]) == {"eval/classification/test/accuracy", "eval/classification/test_clean/accuracy"}
     monkeypatch.setattr(runs, "train_and_evaluate", pytest.fail)  # finished: reused with their stored configs
     assert sweep.sweep(base, grid={"method.temperature": [1.0, 2.0]}, seeds=[0], select=SELECT, workdir=str(tmp_path))
+
+
+def test_a_seed_given_twice_is_refused_before_any_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "train_and_evaluate", pytest.fail)
+    with pytest.raises(ConfigError, match=r"--seeds repeats \[0\]"):
+        sweep.sweep(
+            _base(), grid={"method.temperature": [1.0, 2.0]}, seeds=[0, 0], select=SELECT, workdir=str(tmp_path)
+        )
+    assert sweep.parse_grid("a=True,1") == {"a": [True, 1]}  # a flag and a number are different values

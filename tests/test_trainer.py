@@ -236,6 +236,13 @@ def test_impossible_settings_are_named_before_training(data_dir, tmp_path, key, 
     assert not (tmp_path / "metrics.jsonl").exists() and not (tmp_path / "checkpoints").exists()
 
 
+def test_an_unwritable_checkpoint_folder_is_named_before_training(data_dir, tmp_path):
+    (tmp_path / "checkpoints").write_text("a file where the folder should be")
+    with pytest.raises(FileNotFoundError, match=r"the checkpoint folder .*checkpoints cannot be written"):
+        train_and_evaluate(_config(data_dir, "xent,smoke"), str(tmp_path))
+    assert not (tmp_path / "metrics.jsonl").exists()
+
+
 def test_an_eval_batch_the_devices_cannot_split_is_named_before_training(data_dir, tmp_path):
     config = _config(data_dir, "xent,smoke")
     config.evals.classification.batch_size = 12

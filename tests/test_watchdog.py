@@ -1,5 +1,6 @@
-"""The stall watchdog of multi-process runs: fires once after its timeout without progress, never while progress is
-marked, and its timeout is read from SAGEJAX_STALL_TIMEOUT with bad values named."""
+"""What a run meets when its machine misbehaves: the stall watchdog of multi-process runs (fires once after its
+timeout without progress, never while progress is marked; SAGEJAX_STALL_TIMEOUT read with bad values named), an
+unwritable checkpoint folder, a full disk and a damaged config.json, each named in one line."""
 
 import threading
 import time
@@ -52,3 +53,46 @@ def test_stall_timeout_comes_from_the_environment():
     for bad in ("ten", "-1", "nan"):
         with pytest.raises(ConfigError, match=f"SAGEJAX_STALL_TIMEOUT='{bad}' must be a number of seconds >= 0"):
             distributed.stall_timeout({"SAGEJAX_STALL_TIMEOUT": bad})
+
+
+# ----------------------------------------------------------------- storage problems named in one line
+
+
+def test_an_unwritable_checkpoint_folder_is_named_before_training(tmp_path):
+    from sagejax.errors import MissingError
+    from sagejax.train import checkpoint
+
+    (tmp_path / "checkpoints").write_text("a file where the folder should be")
+    with pytest.raises(MissingError, match=r"the checkpoint folder .*checkpoints cannot be written"):
+        checkpoint.check_writable(str(tmp_path))
+    checkpoint.check_writable(str(tmp_path / "fresh"))  # a new workdir is created and writable
+    assert (tmp_path / "fresh" / "checkpoints").is_dir() and not list((tmp_path / "fresh" / "checkpoints").iterdir())
+
+
+def test_a_full_disk_is_one_line_naming_the_folder_and_the_free_space(tmp_path, monkeypatch):
+    import errno
+
+    from sagejax import trainer
+    from sagejax.errors import StorageError
+
+    def full(config, workdir, sigterm):
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as error:
+            raise RuntimeError("orbax: save failed") from error  # what a wrapped error looks like
+
+    monkeypatch.setattr(trainer, "_train", full)
+    with pytest.raises(StorageError, match=r"no space left on the disk under .*run \(\d+ MiB free\)"):
+        trainer.train_and_evaluate(None, str(tmp_path / "run"))
+    monkeypatch.setattr(trainer, "_train", lambda config, workdir, sigterm: 1 / 0)
+    with pytest.raises(ZeroDivisionError):  # anything else is left as it is
+        trainer.train_and_evaluate(None, str(tmp_path / "run"))
+
+
+def test_a_damaged_config_json_is_named(tmp_path):
+    from sagejax.errors import DataError
+    from sagejax.train import run_info
+
+    (tmp_path / "config.json").write_text('{"config": {"seed": ')
+    with pytest.raises(DataError, match=r"config\.json is damaged or not a sagejax run's config \(JSONDecodeError"):
+        run_info.read_config(str(tmp_path))

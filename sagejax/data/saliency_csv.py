@@ -167,6 +167,16 @@ def _read_map(path: pathlib.Path, where: str) -> np.ndarray:
     with Image.open(path) as im:
         if im.mode == "F":
             return np.asarray(im, dtype=np.float32)
+        if "A" in im.getbands():  # LA, RGBA, PA: a map may be drawn in the alpha channel over a uniform colour
+            rgba = np.asarray(im.convert("RGBA"))
+            colour, alpha = rgba[..., :3], rgba[..., 3]
+            if (colour == colour.flat[0]).all() and (alpha != alpha.flat[0]).any():
+                warnings.warn(
+                    f"{where}: saliency map {path} has a uniform colour and varies only in its alpha channel; "
+                    "read the alpha channel",
+                    DataWarning,
+                )
+                return alpha.astype(np.float32) / 255
         if im.mode in WIDE_GRAY_MAX:
             return np.asarray(im, dtype=np.float32) / WIDE_GRAY_MAX[im.mode]
         if im.mode not in ("L", "1", "LA"):
@@ -288,8 +298,9 @@ class SaliencyCsv(OfflineBuilder):
         return splits
 
     def _sources(self, folder: pathlib.Path, splits: dict[str, list[CsvRow]]) -> dict[str, str]:
-        """Each CSV's contents, the sizes and times of the files it lists, and the builder config (`splits` = the
-        CSVs as read, before any carving)."""
+        """Each CSV's contents, the sizes and times of the files it lists (and their bytes when they hold at most
+        `sources.CONTENT_DIGEST_MAX_BYTES` in all), and the builder config (`splits` = the CSVs as read, before any
+        carving)."""
         cfg = self.builder_config
         carve = (cfg.validation_fraction, cfg.validation_seed) if cfg.validation_fraction else ()
         out = {"builder config": repr((cfg.shape, cfg.channels, cfg.label_names) + carve)}
@@ -297,6 +308,9 @@ class SaliencyCsv(OfflineBuilder):
             out[f"{name}.csv"] = sources.content_digest(folder / f"{name}.csv")
             files = [path for row in rows for path in (row.image, row.saliency) if path is not None]
             out[f"the files {name}.csv lists"] = sources.listing_digest(folder, files)
+            contents = sources.contents_digest(folder, files)
+            if contents is not None:
+                out[f"{sources.CONTENTS}the files {name}.csv lists"] = contents
         return out
 
     def current_sources(self, manual_dir) -> dict[str, str] | None:
@@ -329,8 +343,21 @@ class SaliencyCsv(OfflineBuilder):
         return {name: self._generate_examples(rows) for name, rows in splits.items()}
 
     def _generate_examples(self, rows):
+        rows = list(rows)
+        with_maps = empty = 0
         for row in rows:
-            yield row.line, self._example(row)
+            example = self._example(row)
+            if row.saliency is not None:
+                with_maps += 1
+                empty += not example["saliency"].any()
+            yield row.line, example
+        if with_maps and empty == with_maps:
+            where = rows[0].where.rsplit(" row", 1)[0]
+            warnings.warn(
+                f"{where}: all {with_maps} saliency maps are empty (all zero): SAGE would train with no saliency; "
+                "check the map files (a map drawn in an alpha channel is read only when its colour is uniform)",
+                DataWarning,
+            )
 
     def _example(self, row: CsvRow) -> dict:
         cfg = self.builder_config

@@ -72,6 +72,13 @@ def build_model(config):
     as a contrastive student (projection MLP, optional attention head)."""
     rngs = nnx.Rngs(config.seed)
     dtype = jnp.dtype(config.model.dtype)
+    unknown = sorted(set(config.model.kwargs) - set(model_options(config.model.name)))
+    if unknown:
+        raise ConfigError(
+            f"config.model.kwargs has {unknown}, which model {config.model.name!r} does not take (it takes "
+            f"{model_options(config.model.name)}): pick another model with the config's model variant, or set "
+            "config.model.kwargs for it as well"
+        )
     model = create_model(
         config.model.name, num_classes=config.data.num_classes, rngs=rngs, dtype=dtype, **config.model.kwargs.to_dict()
     )

@@ -52,7 +52,12 @@ def main(argv):
     report.write_outputs(
         FLAGS.out,
         "retrieval",
-        data={"settings": settings, "runs": groups, "results": results},
+        data={
+            "settings": settings,
+            "runs": groups,
+            "checkpoints": {run: runs.checkpoint_fingerprint(run) for members in groups.values() for run in members},
+            "results": results,
+        },
         markdown=table,
         figure=lambda path: report.pr_plot(curves, path, title=title),
     )

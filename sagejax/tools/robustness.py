@@ -68,7 +68,9 @@ def main(argv):
         figure = functools.partial(report.robustness_plot, summary["by_severity"], split=FLAGS.split)
     else:
         figure = functools.partial(report.corruption_bars, summary["rows"], split=FLAGS.split)
-    data = {"settings": settings, "runs": groups, "baseline": FLAGS.baseline, **summary}
+    scored = [run for members in groups.values() for run in members]
+    checkpoints = {run: runs.checkpoint_fingerprint(run) for run in scored}  # the step each run was scored at
+    data = {"settings": settings, "runs": groups, "checkpoints": checkpoints, "baseline": FLAGS.baseline, **summary}
     report.write_outputs(FLAGS.out, "robustness", data=data, markdown=markdown(summary["rows"]), figure=figure)
 
 

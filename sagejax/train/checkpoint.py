@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
-from sagejax.errors import CheckpointError
+from sagejax.errors import CheckpointError, MissingError
 
 
 def make_manager(workdir: str, *, keep: int = 2, asynchronous: bool = True) -> ocp.CheckpointManager:
@@ -43,6 +43,20 @@ class _FrozenPosition:
 
     def get_state(self) -> bytes:
         return self._state
+
+
+def check_writable(workdir: str) -> None:
+    """Raises naming the checkpoint folder of `workdir` when it cannot be created or written, before step 1 (a
+    read-only folder otherwise surfaces minutes later as an orbax timeout)."""
+    folder = os.path.join(os.path.abspath(workdir), "checkpoints")
+    probe = os.path.join(folder, f".write-check-{os.getpid()}")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with open(probe, "w", encoding="utf-8"):
+            pass
+        os.remove(probe)
+    except OSError as error:
+        raise MissingError(f"the checkpoint folder {folder} cannot be written ({error.strerror or error})") from error
 
 
 def save(manager: ocp.CheckpointManager, step: int, state, data_iterator, *, config: dict) -> None:

@@ -11,7 +11,7 @@ import jax
 import ml_collections
 import optax
 
-from sagejax.errors import MissingError
+from sagejax.errors import DataError, MissingError
 
 
 def git_revision() -> str:
@@ -51,8 +51,11 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path):
         raise MissingError(f"{path} not found; expected a sagejax.main run directory")
-    with open(path, encoding="utf-8") as f:
-        return ml_collections.ConfigDict(json.load(f)["config"])
+    try:
+        with open(path, encoding="utf-8") as f:
+            return ml_collections.ConfigDict(json.load(f)["config"])
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise DataError(f"{path} is damaged or not a sagejax run's config ({type(error).__name__}: {error})") from error
 
 
 def _keep_earlier_version(path: str, config: dict) -> None:
