@@ -195,6 +195,21 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(data_dir, tm
 
 
 @pytest.mark.slow
+def test_damage_that_stays_finite_is_caught_by_the_checksums_and_falls_back(data_dir, tmp_path, capfd):
+    train_and_evaluate(_config(data_dir, "xent,smoke", steps=4, checkpoint_every_steps=2), str(tmp_path))
+    files = [p for p in (tmp_path / "checkpoints" / "4" / "state").rglob("*") if p.is_file()]
+    largest = max(files, key=lambda p: p.stat().st_size)
+    data = bytearray(largest.read_bytes())
+    start = len(data) // 10
+    data[start : start + 64] = bytes(255 - b for b in data[start : start + 64])  # 64 inverted bytes, as on a bad disk
+    largest.write_bytes(bytes(data))
+    train_and_evaluate(_config(data_dir, "xent,smoke", steps=6, checkpoint_every_steps=2), str(tmp_path))
+    err = capfd.readouterr().err
+    assert "does not match the checksums saved with it" in err and "resuming from step 2" in err, err[-2000:]
+    assert _checkpoint_steps(tmp_path) == [4, 6]
+
+
+@pytest.mark.slow
 def test_a_data_position_of_the_earlier_loader_is_named(data_dir, tmp_path):
     train_and_evaluate(_config(data_dir, "xent,smoke", steps=2, checkpoint_every_steps=2), str(tmp_path))
     for path in (tmp_path / "checkpoints" / "2" / "data").glob("process_*.json"):

@@ -31,7 +31,7 @@ def make_manager(workdir: str, *, keep: int = 2, asynchronous: bool = True) -> o
     return ocp.CheckpointManager(
         os.path.join(os.path.abspath(workdir), "checkpoints"),
         options=ocp.CheckpointManagerOptions(create=True, enable_async_checkpointing=asynchronous, **retention),
-        item_names=("state", "data", "config"),
+        item_names=("state", "data", "config", "checksums"),
     )
 
 
@@ -60,17 +60,56 @@ def check_writable(workdir: str) -> None:
 
 
 def save(manager: ocp.CheckpointManager, step: int, state, data_iterator, *, config: dict) -> None:
-    """Starts writing state, data position and `config` (a dict) for `step`; returns once the arrays are copied
-    off the devices."""
+    """Starts writing state, data position, `config` (a dict) and a checksum of every array for `step`; returns
+    once the arrays are copied off the devices."""
     manager.save(
         step,
         args=ocp.args.Composite(
             state=ocp.args.StandardSave(state),
             data=grain.checkpoint.CheckpointSave(_FrozenPosition(data_iterator)),
             config=ocp.args.JsonSave(json.loads(json.dumps(config, default=str))),
+            checksums=ocp.args.JsonSave(checksums(state)),
         ),
         force=True,
     )
+
+
+@jax.jit
+def _leaf_sums(leaves):
+    """Per array, the sum of its bits read as unsigned integers, modulo 2^32: exact in any order (so on any device
+    layout), and changed by any flipped bit of a single element."""
+
+    def words(x):
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            x = jax.random.key_data(x)
+        if x.dtype == jnp.bool_:
+            return x.astype(jnp.uint32)
+        bits = {1: jnp.uint8, 2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint32}[x.dtype.itemsize]
+        return jax.lax.bitcast_convert_type(x, bits).astype(jnp.uint32)
+
+    return [jnp.sum(words(x), dtype=jnp.uint32) for x in leaves]
+
+
+def checksums(state) -> dict[str, int]:
+    """{array path: checksum} of every array of `state` (what `save` writes and `restore_state` verifies)."""
+    paths, leaves = zip(*jax.tree_util.tree_leaves_with_path(state)) if jax.tree.leaves(state) else ((), ())
+    sums = jax.device_get(_leaf_sums(list(leaves)))
+    return {jax.tree_util.keystr(path): int(value) for path, value in zip(paths, sums)}
+
+
+def _verify(manager: ocp.CheckpointManager, step: int, state) -> None:
+    """Raises CheckpointError when the restored arrays differ from the checksums saved with them (files damaged on
+    disk); a checkpoint written before checksums were kept is accepted unverified."""
+    if not (manager.directory / str(step) / "checksums").exists():
+        return
+    saved = manager.restore(step, args=ocp.args.Composite(checksums=ocp.args.JsonRestore()))["checksums"]
+    restored = checksums(state)
+    differ = sorted(path for path in saved.keys() | restored.keys() if saved.get(path) != restored.get(path))
+    if differ:
+        raise CheckpointError(
+            f"checkpoint at step {step} in {manager.directory} does not match the checksums saved with it "
+            f"({len(differ)} arrays differ, e.g. {differ[0]}: damaged files)"
+        )
 
 
 def saved_config(manager: ocp.CheckpointManager, step: int) -> dict | None:
@@ -87,7 +126,8 @@ def wait(manager: ocp.CheckpointManager) -> None:
 
 def restore_state(manager: ocp.CheckpointManager, abstract_state, *, step: int, data_iterator=None):
     """Restores the train state of `step`, and the data position into `data_iterator` when given (without it,
-    e.g. to use a trained model); a damaged checkpoint raises RuntimeError naming it and is left in place."""
+    e.g. to use a trained model), verified against its checksums; a damaged checkpoint raises RuntimeError naming
+    it and is left in place."""
     items = {"state": ocp.args.StandardRestore(abstract_state)}
     if data_iterator is not None:
         items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
@@ -99,6 +139,7 @@ def restore_state(manager: ocp.CheckpointManager, abstract_state, *, step: int, 
         raise CheckpointError(
             f"checkpoint at step {step} in {manager.directory} could not be restored ({error})"
         ) from error
+    _verify(manager, step, restored["state"])
     return restored["state"]
 
 
@@ -109,7 +150,8 @@ def all_finite(tree) -> bool:
 
 
 def restore_newest_good(manager: ocp.CheckpointManager, abstract_state, *, data_iterator=None):
-    """(step, state) of the newest checkpoint that restores and is finite, or (None, None) when there is none.
+    """(step, state) of the newest checkpoint that restores, matches its checksums and is finite, or (None, None)
+    when there is none.
     A newer checkpoint that fails is moved aside to `checkpoints/damaged-<step>` (kept, never deleted) with a
     message; when no earlier one exists, the error names it and it is left in place."""
     steps = sorted(manager.all_steps(), reverse=True)
