@@ -112,20 +112,36 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
     try:
         return _train(config, workdir, sigterm)
     except Exception as error:
-        if _disk_full(error):
+        code = _storage_errno(error, workdir)
+        if code == errno.ENOSPC:
             raise StorageError(_disk_full_message(workdir)) from error
+        if code is not None:
+            raise StorageError(
+                f"the run folder {os.path.abspath(workdir)} can no longer be written ({os.strerror(code)}): make it "
+                "writable and rerun the command, which resumes from the newest checkpoint"
+            ) from error
         raise
     finally:
         sigterm.restore()
 
 
-def _disk_full(error: BaseException | None) -> bool:
-    """Whether `error` or an exception it was raised from is a full disk (orbax and tfds wrap the OSError)."""
+_STORAGE_ERRNOS = (errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def _storage_errno(error: BaseException | None, workdir: str) -> int | None:
+    """ENOSPC, or EACCES, EPERM or EROFS on a path in `workdir` (or on no named path), when `error` or an exception
+    it was raised from is a full disk or a run folder that cannot be written (orbax and tfds wrap the OSError)."""
+    inside = os.path.abspath(workdir) + os.sep
     while error is not None:
-        if getattr(error, "errno", None) == errno.ENOSPC or "No space left on device" in str(error):
-            return True
+        code, filename = getattr(error, "errno", None), getattr(error, "filename", None)
+        if code == errno.ENOSPC:
+            return code
+        if code in _STORAGE_ERRNOS and (filename is None or os.path.abspath(str(filename)).startswith(inside)):
+            return code
+        if "No space left on device" in str(error):
+            return errno.ENOSPC
         error = error.__cause__ or error.__context__
-    return False
+    return None
 
 
 def _disk_full_message(workdir: str) -> str:

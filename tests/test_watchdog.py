@@ -2,6 +2,7 @@
 timeout without progress, never while progress is marked; SAGEJAX_STALL_TIMEOUT read with bad values named), an
 unwritable checkpoint folder, a full disk and a damaged config.json, each named in one line."""
 
+import os
 import threading
 import time
 
@@ -83,6 +84,20 @@ def test_a_full_disk_is_one_line_naming_the_folder_and_the_free_space(tmp_path, 
 
     monkeypatch.setattr(trainer, "_train", full)
     with pytest.raises(StorageError, match=r"no space left on the disk under .*run \(\d+ MiB free\)"):
+        trainer.train_and_evaluate(None, str(tmp_path / "run"))
+
+    def read_only(config, workdir, sigterm):
+        raise PermissionError(errno.EACCES, "Permission denied", os.path.join(workdir, "checkpoints", "6"))
+
+    monkeypatch.setattr(trainer, "_train", read_only)
+    with pytest.raises(StorageError, match=r"run folder .*run can no longer be written \(Permission denied\)"):
+        trainer.train_and_evaluate(None, str(tmp_path / "run"))
+
+    def unreadable_data(config, workdir, sigterm):
+        raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "my_images" / "0.png"))
+
+    monkeypatch.setattr(trainer, "_train", unreadable_data)
+    with pytest.raises(PermissionError):  # a file outside the run folder: not the run folder's problem
         trainer.train_and_evaluate(None, str(tmp_path / "run"))
     monkeypatch.setattr(trainer, "_train", lambda config, workdir, sigterm: 1 / 0)
     with pytest.raises(ZeroDivisionError):  # anything else is left as it is
