@@ -7,6 +7,7 @@ with exit status 2; anything else is a bug and keeps its traceback (`--verbose` 
 
 from __future__ import annotations
 
+import errno
 import re
 import sys
 
@@ -59,8 +60,24 @@ def cli(main):
                 raise
             print(f"error: {error}", file=sys.stderr, flush=True)
             sys.exit(2)
+        except Exception as error:
+            full = _full_disk(error)
+            if full is None or flags.FLAGS.verbose:
+                raise
+            where = f" writing {full.filename}" if full.filename else ""
+            print(f"error: no space left on the disk{where}: free space and rerun the command", file=sys.stderr)
+            sys.exit(2)
 
     return wrapped
+
+
+def _full_disk(error: BaseException | None) -> OSError | None:
+    """The OSError of a full disk that `error` is or was raised from (libraries wrap it), else None."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            return error
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def _unknown_override(argv, error: Exception) -> str | None:

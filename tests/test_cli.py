@@ -101,3 +101,25 @@ def test_model_kwargs_carry_every_option_and_old_runs_still_match():
     saved = configs.load("sage_decoy:sage").to_dict()
     saved["model"]["kwargs"] = {"stem": "imagenet", "width": 16}
     check_resume(saved, configs.load("sage_decoy:sage").to_dict(), step=3, workdir="w")
+
+
+def test_a_full_disk_in_any_command_is_one_error_line(capsys):
+    import errno
+
+    from absl import flags
+
+    from sagejax import errors
+
+    def main(argv):
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device", "/data/labels/shard-00003")
+        except OSError as error:
+            raise RuntimeError("array_record: write failed") from error
+
+    flags.FLAGS.mark_as_parsed()
+    with pytest.raises(SystemExit) as exit_info:
+        errors.cli(main)(["sagejax label"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: no space left on the disk writing /data/labels/shard-00003: free space and rerun the command\n"
+    )
