@@ -14,6 +14,8 @@ import json
 import os
 import socket
 
+import jax
+
 from sagejax.errors import ConfigError, ExistsError, MissingError
 from sagejax.evaluate.evaluators import default_config
 from sagejax.train import run_info
@@ -64,7 +66,11 @@ def train_or_reuse(config, workdir: str) -> dict | None:
 @contextlib.contextmanager
 def run_lock(workdir: str):
     """Holds `workdir/.lock` (an flock, released when the process ends however it ends), so two commands never train
-    one run folder at once; refuses naming the host and process that hold it."""
+    one run folder at once; refuses naming the host and process that hold it. The processes of one multi-process
+    run train the folder together and take no lock."""
+    if jax.process_count() > 1:
+        yield
+        return
     os.makedirs(workdir, exist_ok=True)
     path = os.path.join(workdir, ".lock")
     with open(path, "a+", encoding="utf-8") as f:
