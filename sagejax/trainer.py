@@ -178,6 +178,13 @@ def _train(config, workdir: str, sigterm: _SigtermFlag) -> dict[str, float]:
     logger.images(first_step + 1, run.method.train_panels(config.method, data.to_model_inputs(local_batch)))
     rng = replicated_key(run.mesh, config.seed)
     last_saved = run.restored_step
+    # A checkpoint of this run was saved from a state checked finite; a restored one is good only if its checksums
+    # were there to verify it (checkpoints from before checksums restore unverified).
+    unverified = (
+        run.restored_step
+        if run.restored_step and not checkpoint.has_checksums(run.manager, run.restored_step)
+        else None
+    )
     finish = functools.partial(_finish_step, config=config, logger=logger, workdir=workdir)
     pending = None  # (step, device metrics) of the newest step not yet checked on the host
     try:
@@ -190,12 +197,12 @@ def _train(config, workdir: str, sigterm: _SigtermFlag) -> dict[str, float]:
             # Bounded dispatch: wait for the previous step before going on, so at most two steps are in flight
             # and a SIGTERM is honoured within two steps instead of after everything queued ahead of the devices.
             if pending is not None:
-                finish(*pending, last_saved=last_saved)
+                finish(*pending, last_saved=last_saved, unverified=unverified)
             pending = (step, metrics)
             save = sigterm.raised or step % config.train.checkpoint_every_steps == 0 or step == config.train.steps
             evaluate = step != config.train.steps and any(e.due(step) for e in run.evaluators.values())
             if save or evaluate:
-                finish(*pending, last_saved=last_saved)
+                finish(*pending, last_saved=last_saved, unverified=unverified)
                 pending = None
             if save:
                 checkpoint.save(run.manager, step, run.state, run.train_iter, config=config.to_dict())
@@ -217,14 +224,23 @@ def _train(config, workdir: str, sigterm: _SigtermFlag) -> dict[str, float]:
         logger.close()
 
 
-def _finish_step(step: int, metrics, *, last_saved: int | None, config, logger: MetricLogger, workdir: str) -> None:
-    """Host side of a dispatched step: waits for its metrics, stops on non-finite values, logs at the cadence."""
+def _finish_step(
+    step: int, metrics, *, last_saved: int | None, config, logger: MetricLogger, workdir: str, unverified=None
+) -> None:
+    """Host side of a dispatched step: waits for its metrics, stops on non-finite values, logs at the cadence. The
+    error names the newest checkpoint as good only when it was verified (`unverified`: a restored step that was not)."""
     metrics = jax.device_get(metrics)
     watchdog.beat(f"step {step}")
     if not metrics.pop("finite"):
-        kept = (
-            f"the last good checkpoint (step {last_saved}) in {workdir} is kept" if last_saved else "no checkpoint yet"
-        )
+        if not last_saved:
+            kept = "no checkpoint yet"
+        elif last_saved == unverified:
+            kept = (
+                f"the newest checkpoint (step {last_saved}) in {workdir} is kept, but it was written before checksums "
+                "were kept and could not be verified: if it was damaged, start a new workdir"
+            )
+        else:
+            kept = f"the last good checkpoint (step {last_saved}) in {workdir} is kept"
         raise NonFiniteLossError(
             f"training diverged at step {step}: loss {metrics['loss']}, grad norm {metrics['grad_norm']}, "
             f"param norm {metrics['param_norm']} (not all finite); stopping; {kept}"

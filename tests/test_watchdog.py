@@ -111,3 +111,22 @@ def test_a_damaged_config_json_is_named(tmp_path):
     (tmp_path / "config.json").write_text('{"config": {"seed": ')
     with pytest.raises(DataError, match=r"config\.json is damaged or not a sagejax run's config \(JSONDecodeError"):
         run_info.read_config(str(tmp_path))
+
+
+def test_a_divergence_names_a_checkpoint_good_only_when_it_was_verified(tmp_path):
+    import ml_collections
+    import numpy as np
+
+    from sagejax import trainer
+
+    metrics = {"finite": np.bool_(False), "loss": np.float32("nan"), "grad_norm": 1.0, "param_norm": 1.0}
+    config = ml_collections.ConfigDict({"train": {"log_every_steps": 1, "steps": 10}})
+    args = dict(config=config, logger=None, workdir=str(tmp_path))
+    with pytest.raises(trainer.NonFiniteLossError, match=r"the last good checkpoint \(step 4\)"):
+        trainer._finish_step(5, dict(metrics), last_saved=4, **args)
+    with pytest.raises(trainer.NonFiniteLossError, match=r"newest checkpoint \(step 4\).*could not be verified"):
+        trainer._finish_step(5, dict(metrics), last_saved=4, unverified=4, **args)
+    with pytest.raises(trainer.NonFiniteLossError, match=r"the last good checkpoint \(step 6\)"):
+        trainer._finish_step(7, dict(metrics), last_saved=6, unverified=4, **args)  # saved since, from a finite state
+    with pytest.raises(trainer.NonFiniteLossError, match="no checkpoint yet"):
+        trainer._finish_step(1, dict(metrics), last_saved=None, **args)

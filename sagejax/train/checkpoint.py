@@ -97,10 +97,15 @@ def checksums(state) -> dict[str, int]:
     return {jax.tree_util.keystr(path): int(value) for path, value in zip(paths, sums)}
 
 
+def has_checksums(manager: ocp.CheckpointManager, step: int) -> bool:
+    """Whether the checkpoint of `step` was written with checksums (so its restore was verified)."""
+    return (manager.directory / str(step) / "checksums").exists()
+
+
 def _verify(manager: ocp.CheckpointManager, step: int, state) -> None:
     """Raises CheckpointError when the restored arrays differ from the checksums saved with them (files damaged on
     disk); a checkpoint written before checksums were kept is accepted unverified."""
-    if not (manager.directory / str(step) / "checksums").exists():
+    if not has_checksums(manager, step):
         return
     saved = manager.restore(step, args=ocp.args.Composite(checksums=ocp.args.JsonRestore()))["checksums"]
     restored = checksums(state)
