@@ -40,7 +40,6 @@ setup(
         "safetensors>=0.4,<0.9",  # exported weights (sagejax.api.export)
     ],
     extras_require={
-        # filelock: the tests' persistent JAX compilation cache is size-capped, which needs it
-        "test": ["pytest>=8,<10", "chex>=0.1.90,<0.2", "ruff>=0.17,<0.18", "scikit-learn>=1.4,<2", "filelock>=3.12,<5"],
+        "test": ["pytest>=8,<10", "chex>=0.1.90,<0.2", "ruff>=0.17,<0.18", "scikit-learn>=1.4,<2"],
     },
 )

@@ -10,9 +10,11 @@ import tempfile
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # The suite's many short runs compile the same programs again and again; cached programs are the same executables,
-# so results are too. The cache lives in the user's cache folder (one per jaxlib release, at most 4 GB, least
-# recently used entries dropped first), so a second run of the suite starts warm; SAGEJAX_TEST_CACHE=temp gives the
-# session a fresh one that is removed at exit (a cold run, as on a new machine).
+# so results are too. The cache lives in the user's cache folder (one per jaxlib release, emptied when it has grown
+# past 4 GB), so a second run of the suite starts warm; SAGEJAX_TEST_CACHE=temp gives the session a fresh one that
+# is removed at exit (a cold run, as on a new machine). JAX's own size cap is not used: its per-entry file locking
+# tripled the suite's system time.
+CACHE_LIMIT_BYTES = 4 * 2**30
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     if os.environ.get("SAGEJAX_TEST_CACHE") == "temp":
         os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="sagejax-test-jax-cache-")
@@ -20,8 +22,10 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     else:
         root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         release = importlib.metadata.version("jaxlib")
-        os.environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(root, "sagejax", f"jax-test-cache-{release}")
-os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(4 * 2**30))
+        cache = os.path.join(root, "sagejax", f"jax-test-cache-{release}")
+        if os.path.isdir(cache) and sum(e.stat().st_size for e in os.scandir(cache) if e.is_file()) > CACHE_LIMIT_BYTES:
+            shutil.rmtree(cache, ignore_errors=True)
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = cache
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 import jax  # noqa: E402  (imported after XLA_FLAGS on purpose)
