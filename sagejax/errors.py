@@ -61,7 +61,7 @@ def cli(main):
             print(f"error: {error}", file=sys.stderr, flush=True)
             sys.exit(2)
         except Exception as error:
-            full = _full_disk(error)
+            full = caused_by(error, lambda e: isinstance(e, OSError) and e.errno == errno.ENOSPC)
             if full is None or flags.FLAGS.verbose:
                 raise
             where = f" writing {full.filename}" if full.filename else ""
@@ -71,10 +71,11 @@ def cli(main):
     return wrapped
 
 
-def _full_disk(error: BaseException | None) -> OSError | None:
-    """The OSError of a full disk that `error` is or was raised from (libraries wrap it), else None."""
+def caused_by(error: BaseException | None, predicate) -> BaseException | None:
+    """The first exception of `error`'s chain (itself, then what it was raised from: libraries wrap OS errors) for
+    which `predicate` holds, else None."""
     while error is not None:
-        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        if predicate(error):
             return error
         error = error.__cause__ or error.__context__
     return None

@@ -17,7 +17,7 @@ import signal
 import jax
 
 from sagejax import data, methods
-from sagejax.errors import ConfigError, MissingError, SagejaxError, StorageError
+from sagejax.errors import ConfigError, MissingError, SagejaxError, StorageError, caused_by
 from sagejax.evaluate.evaluators import make_evaluators
 from sagejax.report import tables
 from sagejax.train import checkpoint, watchdog
@@ -132,16 +132,17 @@ def _storage_errno(error: BaseException | None, workdir: str) -> int | None:
     """ENOSPC, or EACCES, EPERM or EROFS on a path in `workdir` (or on no named path), when `error` or an exception
     it was raised from is a full disk or a run folder that cannot be written (orbax and tfds wrap the OSError)."""
     inside = os.path.abspath(workdir) + os.sep
-    while error is not None:
-        code, filename = getattr(error, "errno", None), getattr(error, "filename", None)
+
+    def code_of(exception) -> int | None:
+        code, filename = getattr(exception, "errno", None), getattr(exception, "filename", None)
         if code == errno.ENOSPC:
             return code
         if code in _STORAGE_ERRNOS and (filename is None or os.path.abspath(str(filename)).startswith(inside)):
             return code
-        if "No space left on device" in str(error):
-            return errno.ENOSPC
-        error = error.__cause__ or error.__context__
-    return None
+        return errno.ENOSPC if "No space left on device" in str(exception) else None
+
+    found = caused_by(error, lambda exception: code_of(exception) is not None)
+    return None if found is None else code_of(found)
 
 
 def _disk_full_message(workdir: str) -> str:
