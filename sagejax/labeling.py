@@ -19,7 +19,7 @@ from sagejax import data
 from sagejax.data import tfds_writer
 from sagejax.errors import ConfigError, ExistsError
 from sagejax.methods.teacher import FIXATION_RULES, derive_fixations, load_teacher, make_map_fn
-from sagejax.train import watchdog
+from sagejax.train import checkpoint, watchdog
 from sagejax.train.mesh import batch_sharding, make_mesh
 
 MAP_KEY, FIXATIONS_KEY = "teacher_saliency", "teacher_fixations"
@@ -54,11 +54,7 @@ def _validate(finite: np.ndarray, peak: np.ndarray, indices, split: str) -> None
 def _check_writable(output_dir: str) -> None:
     """Raises naming `output_dir` when it cannot be created or written (found before any work is done)."""
     try:
-        os.makedirs(output_dir, exist_ok=True)
-        probe = os.path.join(output_dir, f".write-check-{os.getpid()}")
-        with open(probe, "w", encoding="utf-8"):
-            pass
-        os.remove(probe)
+        checkpoint.probe_writable(output_dir)
     except OSError as error:
         raise ConfigError(f"--output_dir {output_dir} is not writable ({error.strerror})") from error
 

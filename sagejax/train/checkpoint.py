@@ -45,16 +45,21 @@ class _FrozenPosition:
         return self._state
 
 
+def probe_writable(folder: str) -> None:
+    """Creates `folder` and writes and removes a file in it; raises the OSError when it cannot."""
+    os.makedirs(folder, exist_ok=True)
+    probe = os.path.join(folder, f".write-check-{os.getpid()}")
+    with open(probe, "w", encoding="utf-8"):
+        pass
+    os.remove(probe)
+
+
 def check_writable(workdir: str) -> None:
     """Raises naming the checkpoint folder of `workdir` when it cannot be created or written, before step 1 (a
     read-only folder otherwise surfaces minutes later as an orbax timeout)."""
     folder = os.path.join(os.path.abspath(workdir), "checkpoints")
-    probe = os.path.join(folder, f".write-check-{os.getpid()}")
     try:
-        os.makedirs(folder, exist_ok=True)
-        with open(probe, "w", encoding="utf-8"):
-            pass
-        os.remove(probe)
+        probe_writable(folder)
     except OSError as error:
         raise MissingError(f"the checkpoint folder {folder} cannot be written ({error.strerror or error})") from error
 
