@@ -19,7 +19,7 @@ import jax
 from sagejax.errors import ConfigError, ExistsError, MissingError
 from sagejax.evaluate.evaluators import default_config
 from sagejax.train import run_info
-from sagejax.train.run_config import RESUMABLE_CHANGES, flatten, with_model_defaults
+from sagejax.train.run_config import RESUMABLE_CHANGES, flatten, with_defaults
 from sagejax.trainer import evaluate_checkpoint, train_and_evaluate
 
 # What a finished run may differ in from the config that asks for it: cadences, not results.
@@ -32,8 +32,8 @@ def finished_results(config, workdir: str) -> dict | None:
     results_path = os.path.join(workdir, "results.json")
     if not os.path.exists(results_path):
         return None
-    stored = flatten(with_model_defaults(run_info.read_config(workdir).to_dict()))
-    wanted = flatten(with_model_defaults(config.to_dict()))
+    stored = flatten(with_defaults(run_info.read_config(workdir).to_dict()))
+    wanted = flatten(with_defaults(config.to_dict()))
     differ = sorted(
         key
         for key in stored.keys() | wanted.keys()

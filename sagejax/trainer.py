@@ -22,7 +22,7 @@ from sagejax.evaluate.evaluators import make_evaluators
 from sagejax.report import tables
 from sagejax.train import checkpoint, watchdog
 from sagejax.train.logger import MetricLogger
-from sagejax.train.mesh import global_batch, make_mesh, replicated_key
+from sagejax.train.mesh import global_batch, make_mesh, mesh_devices, replicated_key
 from sagejax.train.optim import make_optimizer
 from sagejax.train.run_config import check_resume
 from sagejax.train.run_info import write_run_info
@@ -57,7 +57,7 @@ class _Run:
         self.config, self.workdir = config, workdir
         if config.train.steps < 1:
             raise ConfigError(f"config.train.steps must be >= 1, got {config.train.steps}")
-        self.mesh = make_mesh(config.mesh.axes.to_dict())
+        self.mesh = make_mesh(config.mesh.axes.to_dict(), devices=mesh_devices(config.mesh.get("num_devices", 0)))
         if train and config.train.batch_size % self.mesh.size:
             raise ConfigError(
                 f"config.train.batch_size={config.train.batch_size} cannot be split over the {self.mesh.size} devices "
@@ -170,7 +170,7 @@ def _train(config, workdir: str, sigterm: _SigtermFlag) -> dict[str, float]:
     compiled, compile_report = compile_train_step(
         step_fn, mesh=run.mesh, abstract_state=run.setup.abstract, batch=batch_spec(run.mesh, local_batch)
     )
-    write_run_info(workdir, config, compile=compile_report)
+    write_run_info(workdir, config, devices=run.mesh.devices.flat, compile=compile_report)
     first_step = int(jax.device_get(run.state.step))
     logger = MetricLogger(
         workdir, total_steps=config.train.steps, tensorboard=config.train.tensorboard, resume_step=first_step

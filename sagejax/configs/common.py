@@ -90,9 +90,12 @@ def train(**overrides) -> ml_collections.ConfigDict:
     return _block(block, overrides, "train")
 
 
-def mesh(**axes) -> ml_collections.ConfigDict:
-    """`config.mesh`: axis name → size, one size may be -1 (all remaining devices); default pure data parallel."""
-    return ml_collections.ConfigDict({"axes": ml_collections.ConfigDict(axes or {"data": -1})})
+def mesh(num_devices: int = 0, **axes) -> ml_collections.ConfigDict:
+    """`config.mesh`: axis name → size, one size may be -1 (all remaining devices; default pure data parallel), and
+    how many devices the mesh spans (0 = all; fewer, e.g. 1, for quick single-process checks and tests)."""
+    return ml_collections.ConfigDict(
+        {"axes": ml_collections.ConfigDict(axes or {"data": -1}), "num_devices": num_devices}
+    )
 
 
 def data(**fields) -> ml_collections.ConfigDict:

@@ -1,5 +1,10 @@
-"""Models by name: `create_model("resnet50", num_classes=1000, rngs=nnx.Rngs(0))`, or `build_model(config)`."""
+"""Models by name: `create_model("resnet50", num_classes=1000, rngs=nnx.Rngs(0))`, or `build_model(config)`.
 
+A name may also be an import path "package.module:Class" for a model that lives outside sagejax: an NNX module
+taking `num_classes`, `rngs`, `dtype`, `param_dtype` and its own keyword options, returning {"logits", "embedding"}.
+"""
+
+import importlib
 import inspect
 
 import jax.numpy as jnp
@@ -50,9 +55,24 @@ def model_defaults(name) -> dict:
 
 
 def _lookup(name):
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown model {name!r}; known models: {', '.join(model_names())}")
-    return _REGISTRY[name]
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if isinstance(name, str) and ":" in name:
+        return _from_import_path(name), {}, {}
+    raise ConfigError(
+        f"unknown model {name!r}; known models: {', '.join(model_names())} (or an import path 'module:Class')"
+    )
+
+
+def _from_import_path(path):
+    module_name, _, attribute = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ConfigError(f"model {path!r}: cannot import module {module_name!r} ({error})") from error
+    if not isinstance(getattr(module, attribute, None), type):
+        raise ConfigError(f"model {path!r}: module {module_name!r} has no class {attribute!r}")
+    return getattr(module, attribute)
 
 
 def create_model(name, *, num_classes, rngs, dtype=jnp.float32, param_dtype=jnp.float32, **kwargs):

@@ -22,7 +22,7 @@ from sagejax.errors import ConfigError
 BATCH_AXES = ("data", "fsdp")
 _MIN_FSDP_SHARD_SIZE = 2**14
 # jax 0.10 (the newest jaxlib for Python 3.11) was seen to give ~0.3% different BatchNorm-network gradients on 8 CPU
-# devices than on 1, and jax 0.12.1 up to 0.7%; jax 0.12.0.1 agrees to float tolerance (tests/test_parallel.py).
+# devices than on 1, and jax 0.12.1 up to 0.7%; jax 0.12.0.1 agrees to float tolerance (tests/unit/train/test_parallel.py).
 SPMD_VERIFIED_JAX = (0, 12)
 SPMD_DIFFERING_JAX = ("0.12.1",)
 
@@ -32,6 +32,22 @@ def spmd_verified(version: str | None = None) -> bool:
     version = version or jax.__version__
     release = tuple(int(part) for part in version.split(".")[:2])
     return release >= SPMD_VERIFIED_JAX and version not in SPMD_DIFFERING_JAX
+
+
+def mesh_devices(num_devices: int = 0) -> list[jax.Device]:
+    """The devices a run's mesh spans: all of them (`num_devices` 0), or the first `num_devices` of a single-process
+    run (a multi-process mesh must hold every process's devices)."""
+    devices = jax.devices()
+    if num_devices in (0, len(devices)):
+        return devices
+    if not 0 < num_devices < len(devices):
+        raise ConfigError(f"config.mesh.num_devices={num_devices}: this run has {len(devices)} devices (0 = all)")
+    if jax.process_count() > 1:
+        raise ConfigError(
+            f"config.mesh.num_devices={num_devices}: a {jax.process_count()}-process run's mesh spans every process's "
+            "devices; set 0"
+        )
+    return devices[:num_devices]
 
 
 def make_mesh(axes: Mapping[str, int] | None = None, *, devices: Sequence[jax.Device] | None = None) -> Mesh:

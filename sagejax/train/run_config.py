@@ -37,9 +37,11 @@ def flatten(config: dict, prefix: str = "") -> dict:
     return flat
 
 
-def with_model_defaults(config: dict) -> dict:
-    """`config` (a dict) with every option of its model in `model.kwargs` (defaults where absent): runs written
-    before configs carried them all compare equal to configs that do."""
+def with_defaults(config: dict) -> dict:
+    """`config` (a dict) with every option of its model in `model.kwargs` and `mesh.num_devices` (defaults where
+    absent): runs written before configs carried them compare equal to configs that do."""
+    if isinstance(config.get("mesh"), dict):
+        config = {**config, "mesh": {"num_devices": 0, **config["mesh"]}}
     model = config.get("model") or {}
     try:
         defaults = models.model_defaults(model.get("name"))
@@ -50,7 +52,7 @@ def with_model_defaults(config: dict) -> dict:
 
 def check_resume(saved: dict, new: dict, *, step: int, workdir: str, evaluating: bool = False) -> None:
     """Raises ConfigMismatchError naming every key of `new` that may not differ from the checkpoint's `saved`."""
-    a, b = flatten(with_model_defaults(saved)), flatten(with_model_defaults(new))
+    a, b = flatten(with_defaults(saved)), flatten(with_defaults(new))
     changed = sorted(key for key in a.keys() | b.keys() if a.get(key, "<absent>") != b.get(key, "<absent>"))
     if evaluating:
         refused = [key for key in changed if any(fnmatch.fnmatchcase(key, p) for p in EVAL_MUST_MATCH)]

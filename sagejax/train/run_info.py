@@ -25,15 +25,15 @@ def git_revision() -> str:
     return rev.strip() + ("+dirty" if dirty.strip() else "")
 
 
-def write_run_info(workdir: str, config, **extra) -> dict:
-    """Writes `workdir/config.json` with the config, the environment and `extra` entries such as the compile
-    report (process 0 only). A config.json of an earlier invocation with another config (a resume that changed
+def write_run_info(workdir: str, config, *, devices=None, **extra) -> dict:
+    """Writes `workdir/config.json` with the config, the environment (`devices`: those the run's mesh spans,
+    default all) and `extra` entries such as the compile report (process 0 only). A config.json of an earlier invocation with another config (a resume that changed
     e.g. train.steps) is kept as config.1.json, config.2.json, ..."""
     info = {
         "config": config.to_dict(),
         "git_revision": git_revision(),
         "versions": {"jax": jax.__version__, "flax": flax.__version__, "optax": optax.__version__},
-        "devices": [str(d) for d in jax.devices()],
+        "devices": [str(d) for d in (jax.devices() if devices is None else devices)],
         "process_count": jax.process_count(),
         **extra,
     }

@@ -65,7 +65,7 @@ def test_sharded_gradients_equal_single_device(devices, axes):
 
 
 @needs_verified_jax
-def test_jitted_step_on_8_devices_matches_1_device_and_learns(devices):
+def test_jitted_step_on_8_devices_matches_1_device_and_learns(devices, optimized):
     batch = _batch()
     results = []
     for mesh in (make_mesh({"data": 1}, devices=devices[:1]), make_mesh({"data": 8}, devices=devices)):

@@ -1,13 +1,5 @@
-"""The platform a second method builds on: named evaluators, data from config, joint augmentation in the step,
-abstract init and AOT compile, variant parsing, methods registered from outside, bounded dispatch."""
-
-import json
-import os
-import pathlib
-import signal
-import subprocess
-import sys
-import time
+"""The platform a second method builds on: data from config, joint augmentation in the step, abstract init and AOT
+compile, variant parsing, PAD classes by label name (evaluator cadences and methods from outside: integration)."""
 
 import chex
 import jax
@@ -22,9 +14,6 @@ from sagejax.evaluate.evaluators import make_evaluators
 from sagejax.evaluate.split_metrics import split_metrics
 from sagejax.train import create_train_state, global_batch, init_state, make_mesh, make_train_step
 from sagejax.train.logger import MetricLogger
-from sagejax.trainer import train_and_evaluate
-
-REPO = pathlib.Path(__file__).parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -40,39 +29,6 @@ def _config(data_dir, variant="xent,smoke"):
     config.train.tensorboard = False
     config.evals.classification.batch_size = 32
     return config
-
-
-def _rows(workdir):
-    return [json.loads(line) for line in (pathlib.Path(workdir) / "metrics.jsonl").read_text().splitlines()]
-
-
-def test_two_evaluators_run_at_their_own_cadence_and_are_both_logged(data_dir, tmp_path):
-    config = _config(data_dir)
-    config.evals.classification.update(splits=("test",), every_steps=2)
-    config.evals.clean = common.evaluator("classification", splits=("test_clean",), every_steps=0, batch_size=16)
-    results = train_and_evaluate(config, str(tmp_path))
-    validation = {"eval/validation/validation/accuracy", "eval/validation/validation_clean/accuracy"}
-    assert set(results) == {"eval/classification/test/accuracy", "eval/clean/test_clean/accuracy"} | validation
-    eval_steps = {key: [row["step"] for row in _rows(tmp_path) if key in row] for key in results}
-    assert eval_steps["eval/classification/test/accuracy"] == [2, 4, 6]
-    assert eval_steps["eval/validation/validation/accuracy"] == [3, 6]  # the config's own, every 3 steps here
-    assert eval_steps["eval/clean/test_clean/accuracy"] == [6]  # every_steps=0: only at the end
-
-
-def test_an_unknown_eval_split_or_type_is_named_before_training(data_dir, tmp_path):
-    config = _config(data_dir)
-    config.evals.classification.splits = ("tset",)
-    with pytest.raises(ValueError, match=r"evals.classification.splits has \['tset'\]"):
-        train_and_evaluate(config, str(tmp_path))
-    with pytest.raises(ValueError, match="unknown evaluator type 'retreival'"):
-        common.evaluator("retreival")
-    config = _config(data_dir)  # a saliency evaluation of a classifier: nothing predicts a density
-    config.evals.maps = common.evaluator(
-        "saliency", splits=("test",), map_key="saliency", fixations_key="", batch_size=32
-    )
-    with pytest.raises(ValueError, match="evaluator 'maps' needs 'density' from the method's predict"):
-        train_and_evaluate(config, str(tmp_path))
-    assert not (tmp_path / "metrics.jsonl").exists()
 
 
 def test_train_iter_delivers_uint8_images_and_resumes_exactly(data_dir):
@@ -110,7 +66,8 @@ def test_device_transform_casts_uint8_and_moves_maps_with_the_image():
     data_config = common.data(augment="crop_flip")
     out = jax.jit(data.make_train_transform(data_config))(batch, jax.random.key(1))
     assert out["image"].dtype == jnp.float32 and float(out["image"].max()) <= 1.0
-    np.testing.assert_allclose(out["image"][..., 0], out["saliency"], atol=1e-6)
+    # The image and its map are resampled by separate ops, which may round apart by ~1e-6.
+    np.testing.assert_allclose(out["image"][..., 0], out["saliency"], atol=1e-5)
     assert not np.allclose(out["saliency"], saliency / 255)  # the crop moved something
     assert out["fixations"].dtype == jnp.uint8 and set(np.unique(out["fixations"])) <= {0, 1}
     np.testing.assert_array_equal(out["label"], batch["label"])
@@ -241,60 +198,3 @@ def test_pad_attack_class_is_resolved_by_label_name(tmp_path, devices, labels, a
     config.evals.classification.attack_label = "spoof"
     with pytest.raises(ValueError, match=r"attack_label='spoof' is not a label .* its labels are"):
         make_evaluators(config, graphdef=setup.graphdef, mesh=mesh, predict=methods.classify)
-
-
-@pytest.mark.slow
-def test_a_method_defined_outside_the_package_trains_and_is_logged(data_dir, tmp_path):
-    from examples import sage_kl
-
-    methods.register("sage_kl_test", sage_kl.make_loss, defaults=sage_kl.DEFAULTS)
-    config = _config(data_dir, "sage,smoke")
-    config.method = common.method("sage_kl_test", w_kl=0.5)
-    config.train.update(steps=2, log_every_steps=1)
-    train_and_evaluate(config, str(tmp_path / "registered"))
-    rows = [r for r in _rows(tmp_path / "registered") if "train/kl" in r]
-    assert [r["step"] for r in rows] == [1, 2] and all(np.isfinite(r["train/kl"]) for r in rows)
-
-    config.method = common.method("examples.sage_kl:make_loss")  # an import path: no registration
-    assert config.method.w_kl == 1.0 and config.method.temperature == 2.0
-    train_and_evaluate(config, str(tmp_path / "by_path"))
-    assert any("train/kl" in r for r in _rows(tmp_path / "by_path"))
-    with pytest.raises(ValueError, match="no 'make_los'"):
-        common.method("examples.sage_kl:make_los")
-
-
-@pytest.mark.slow
-def test_sigterm_is_honoured_within_two_steps_of_a_slow_step(data_dir, tmp_path):
-    (tmp_path / "slow_config.py").write_text(
-        "from sagejax.configs import common, sage_decoy\n\n\n"
-        "def get_config(arg=None):\n"
-        "    config = sage_decoy.get_config('xent,smoke')\n"
-        "    config.method = common.method('slow_method:make_loss', sleep_seconds=0.4)\n"
-        "    return config\n"
-    )
-    executed = tmp_path / "executed.log"
-    env = {
-        **os.environ,
-        "XLA_FLAGS": "",  # one CPU device: the callback runs once per step
-        "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO), os.environ.get("PYTHONPATH", "")]),
-        "SAGEJAX_TEST_STEP_LOG": str(executed),
-    }
-    command = [
-        sys.executable, "-m", "sagejax.main", f"--config={tmp_path / 'slow_config.py'}",
-        f"--workdir={tmp_path / 'run'}", f"--config.data.data_dir={data_dir}", "--config.train.steps=100000",
-        "--config.train.log_every_steps=100000", "--config.train.checkpoint_every_steps=100000",
-        "--config.evals.classification.every_steps=0", "--config.train.tensorboard=False",
-    ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 600
-    while time.time() < deadline and process.poll() is None:
-        if executed.exists() and len(executed.read_text().splitlines()) >= 4:
-            break
-        time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
-    done_at_signal = len(executed.read_text().splitlines())
-    stdout, stderr = process.communicate(timeout=300)
-    assert process.returncode == 0, stderr[-3000:]
-    saved = [int(p.name) for p in (tmp_path / "run" / "checkpoints").iterdir() if p.name.isdigit()]
-    assert len(saved) == 1 and f"SIGTERM: saved step {saved[0]}" in stdout
-    assert done_at_signal <= saved[0] <= done_at_signal + 2, (done_at_signal, saved)

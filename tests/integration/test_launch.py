@@ -2,14 +2,14 @@
 the GPU check runs end to end at toy shapes on the CPU."""
 
 import os
-import pathlib
 import shlex
 import subprocess
 import sys
 
 import pytest
+from support import REPO
 
-LAUNCH = pathlib.Path(__file__).parent.parent / "launch"
+LAUNCH = REPO / "launch"
 SCRIPTS = sorted(p for p in LAUNCH.iterdir() if p.suffix in (".sh", ".sbatch"))
 
 

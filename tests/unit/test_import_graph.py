@@ -8,7 +8,7 @@ import pathlib
 
 import pytest
 
-PACKAGE = pathlib.Path(__file__).parent.parent / "sagejax"
+PACKAGE = pathlib.Path(__file__).parents[2] / "sagejax"
 COMMANDS = ("sagejax.tools", "sagejax.main", "sagejax.cli")
 # Layers, lowest first: a module may import its own layer and those below, never one above.
 LAYERS = [

@@ -3,79 +3,14 @@ the written folder back through make_loader("tfds_dir")."""
 
 import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from writer_examples import FEATURES, NAME, examples, write_split
 
 from sagejax.data import build_dataset, get_builder, make_loader
 from sagejax.data import tfds_writer as tw
-
-NAME = "labeled"
-FEATURES = tfds.features.FeaturesDict(
-    {
-        "image": tfds.features.Tensor(shape=(8, 8, 3), dtype=np.uint8),
-        "saliency": tfds.features.Tensor(shape=(8, 8), dtype=np.uint8),
-        "image_id": tfds.features.Text(),
-        "label": tfds.features.ClassLabel(num_classes=3),
-        "score": tfds.features.Scalar(dtype=np.float32),
-    }
-)
-
-
-def _examples(num: int) -> list[dict]:
-    """`num` distinct examples of FEATURES, a function of their index only."""
-    rng = np.random.default_rng(0)
-    return [
-        {
-            "image": rng.integers(0, 256, (8, 8, 3), dtype=np.uint8),
-            "saliency": rng.integers(0, 256, (8, 8), dtype=np.uint8),
-            "image_id": f"img_{i:03d}",
-            "label": i % 3,
-            "score": np.float32(i / 7),
-        }
-        for i in range(num)
-    ]
-
-
-def _write_split(output_dir: str, examples: list[dict], *, split: str = "train", num_shards: int = 3) -> None:
-    """Writes `examples` as `split` of NAME in num_shards shards, then its metadata."""
-    lengths = []
-    for shard, (start, stop) in enumerate(tw.shard_ranges(num_examples=len(examples), num_shards=num_shards)):
-        path = tw.shard_path(output_dir=output_dir, dataset_name=NAME, split=split, shard=shard, num_shards=num_shards)
-        lengths.append(tw.write_shard(path=path, records=(tw.serialize(FEATURES, ex) for ex in examples[start:stop])))
-    tw.write_metadata(
-        output_dir=output_dir,
-        dataset_name=NAME,
-        features=FEATURES,
-        split=split,
-        shard_lengths=lengths,
-        description="test labels",
-        supervised_keys=("image", "label"),
-    )
-
-
-@pytest.fixture(scope="module")
-def other_process(tmp_path_factory) -> tuple:
-    """(folder, record): the 10-example dataset written, and example 1 serialized, by a fresh Python process
-    (own hash seeds and protobuf state), to compare with this process's."""
-    folder = tmp_path_factory.mktemp("other_process")
-    code = (
-        "from tests.test_tfds_writer import FEATURES, _examples, _write_split\n"
-        "from sagejax.data.tfds_writer import serialize\n"
-        f"_write_split({str(folder)!r}, _examples(10))\n"
-        "print(serialize(FEATURES, _examples(2)[1]).hex())"
-    )
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True).stdout
-    return folder, bytes.fromhex(out)
-
-
-def _files(folder) -> dict[str, bytes]:
-    """Name -> content of every file in `folder`."""
-    return {name: (folder / name).read_bytes() for name in sorted(os.listdir(folder))}
 
 
 def test_shard_ranges_cover_in_order_and_balance():
@@ -102,8 +37,8 @@ def test_shard_path_is_tfds_default_name(tmp_path):
 
 
 def test_written_dataset_round_trips_through_make_loader(tmp_path):
-    examples = _examples(10)
-    _write_split(str(tmp_path), examples)
+    written = examples(10)
+    write_split(str(tmp_path), written)
     builder = get_builder("tfds_dir", data_dir=str(tmp_path))
     assert builder.info.splits["train"].shard_lengths == [4, 3, 3]
     assert builder.info.supervised_keys == ("image", "label")
@@ -115,16 +50,16 @@ def test_written_dataset_round_trips_through_make_loader(tmp_path):
     got = {key: np.concatenate([batch[key] for batch in batches]) for key in batches[0]}
     for key in ("image", "saliency"):  # uint8 as stored; the device casts them (data.to_model_inputs)
         assert got[key].dtype == np.uint8
-        np.testing.assert_array_equal(got[key], np.stack([ex[key] for ex in examples]))
-    assert [i.decode() for i in got["image_id"]] == [ex["image_id"] for ex in examples]
-    assert got["label"].dtype == np.int32 and got["label"].tolist() == [ex["label"] for ex in examples]
-    np.testing.assert_array_equal(got["score"], np.float32([ex["score"] for ex in examples]))
+        np.testing.assert_array_equal(got[key], np.stack([ex[key] for ex in written]))
+    assert [i.decode() for i in got["image_id"]] == [ex["image_id"] for ex in written]
+    assert got["label"].dtype == np.int32 and got["label"].tolist() == [ex["label"] for ex in written]
+    np.testing.assert_array_equal(got["score"], np.float32([ex["score"] for ex in written]))
     assert "valid" not in got  # only padded loaders mark their padding
 
 
 def test_second_split_keeps_the_first(tmp_path):
-    _write_split(str(tmp_path), _examples(10), split="validation", num_shards=2)
-    _write_split(str(tmp_path), _examples(6))
+    write_split(str(tmp_path), examples(10), split="validation", num_shards=2)
+    write_split(str(tmp_path), examples(6))
     splits = get_builder("tfds_dir", data_dir=str(tmp_path)).info.splits
     assert {name: splits[name].num_examples for name in splits} == {"train": 6, "validation": 10}
     other = tfds.features.FeaturesDict({"image": tfds.features.Tensor(shape=(8, 8, 3), dtype=np.uint8)})
@@ -139,24 +74,13 @@ def test_second_split_keeps_the_first(tmp_path):
         )
 
 
-def test_same_dataset_written_twice_is_byte_identical(tmp_path, other_process):
-    first, second = tmp_path, other_process[0]
-    _write_split(str(first), _examples(10))
-    assert sorted(_files(first)) == [
-        "dataset_info.json",
-        "features.json",
-        *[f"{NAME}-train.array_record-{i:05d}-of-00003" for i in range(3)],
-    ]
-    assert _files(first) == _files(second)
-
-
 def test_write_shard_is_atomic_and_replaces_stale_incomplete(tmp_path):
     path = tw.shard_path(output_dir=str(tmp_path), dataset_name=NAME, split="train", shard=0, num_shards=2)
     assert not tw.is_complete(path)
     with open(path + tw.INCOMPLETE_SUFFIX, "wb") as f:  # left by a crashed writer
         f.write(b"garbage from a crash")
     assert not tw.is_complete(path)
-    records = [tw.serialize(FEATURES, ex) for ex in _examples(3)]
+    records = [tw.serialize(FEATURES, ex) for ex in examples(3)]
     assert tw.write_shard(path=path, records=records) == 3
     assert tw.is_complete(path) and os.listdir(tmp_path) == [os.path.basename(path)]
     with pytest.raises(FileNotFoundError, match="1 of 2 shards missing"):
@@ -182,10 +106,6 @@ def test_shard_writer_streams_records_to_disk_and_abort_leaves_nothing(tmp_path)
     writer = tw.ShardWriter(path)
     writer.write(record)
     assert writer.commit() == 1 and os.listdir(tmp_path) == ["shard.array_record"]
-
-
-def test_serialize_is_identical_in_another_process(other_process):
-    assert other_process[1] == tw.serialize(FEATURES, _examples(2)[1])
 
 
 def test_tfds_dir_is_never_prepared(tmp_path):

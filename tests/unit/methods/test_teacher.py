@@ -1,18 +1,15 @@
 """The saliency teacher: its loss against a NumPy reference, edge gradients, and training it with the trainer."""
 
-import json
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
-from sagejax import data, models
+from sagejax import models
 from sagejax.configs import teacher_unet
 from sagejax.methods import make_loss
 from sagejax.methods.teacher import human_fixations, predict_log_density
-from sagejax.trainer import evaluate_checkpoint, train_and_evaluate
 
 MIT_EPS = 2.2204e-16
 
@@ -110,60 +107,6 @@ def test_gradients_are_finite_at_the_edges(case):
 def test_negative_weights_are_refused():
     with pytest.raises(ValueError, match="w_nss"):
         make_loss(_method(w_nss=-1.0))
-
-
-@pytest.fixture(scope="module")
-def attention_dir(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("tfds"))
-    data.build_dataset("mnist_attention", data_dir=path, max_examples_per_split=128)
-    return path
-
-
-def _teacher_config(data_dir, variant="smoke", every_steps=3, **train):
-    config = teacher_unet.get_config(variant)
-    config.data.data_dir = data_dir
-    config.evals.saliency.update(batch_size=32, every_steps=every_steps)
-    for key, value in train.items():
-        setattr(config.train, key, value)
-    return config
-
-
-def test_teacher_run_reports_every_metric_with_both_baselines(attention_dir, tmp_path):
-    results = train_and_evaluate(_teacher_config(attention_dir), str(tmp_path))
-    names = ("AUC-Judd", "AUC-Borji", "sAUC", "NSS", "CC", "KLD", "SIM", "IG")
-    for prefix in ("", "centre_bias/", "uniform/"):
-        for name in names:
-            assert np.isfinite(results[f"eval/saliency/validation/{prefix}{name}"]), (prefix, name)
-    uniform = "eval/saliency/validation/uniform/"
-    assert results[f"{uniform}CC"] == 0.0 and results[f"{uniform}NSS"] == 0.0
-    table = (tmp_path / "results.md").read_text()
-    for row in ("| saliency/validation |", "| saliency/validation/centre_bias |", "| saliency/validation/uniform |"):
-        assert row in table
-    assert json.loads((tmp_path / "results.json").read_text())["step"] == 6
-    events = list((tmp_path / "tensorboard").glob("events.*"))
-    assert events and max(e.stat().st_size for e in events) > 10_000  # image panels were written
-    config = _teacher_config(attention_dir)
-    assert evaluate_checkpoint(config, str(tmp_path)) == results  # --mode=eval gives the same numbers
-
-
-@pytest.mark.slow
-def test_trained_teacher_beats_centre_bias_and_uniform_on_nss_and_cc(attention_dir, tmp_path):
-    config = _teacher_config(attention_dir, steps=120, every_steps=0, checkpoint_every_steps=1000)
-    config.model.kwargs.base_width = 8
-    config.optim.lr = 3e-3
-    config.optim.warmup_steps = 10
-    results = train_and_evaluate(config, str(tmp_path))
-    for metric in ("NSS", "CC"):
-        teacher = results[f"eval/saliency/validation/{metric}"]
-        assert teacher > results[f"eval/saliency/validation/centre_bias/{metric}"] + 0.1, metric
-        assert teacher > results[f"eval/saliency/validation/uniform/{metric}"] + 0.1, metric
-
-
-def test_a_dataset_without_the_human_map_is_named(attention_dir, tmp_path):
-    config = _teacher_config(attention_dir)
-    config.evals.saliency.map_key = "gaze"
-    with pytest.raises(ValueError, match="evals.saliency: .* has no feature 'gaze'"):
-        train_and_evaluate(config, str(tmp_path))
 
 
 def test_decoy_variant_derives_fixations_from_the_stroke_maps():

@@ -9,28 +9,19 @@ import sys
 import jax
 import numpy as np
 import pytest
+from support import ATTENTION_EXAMPLES, REPO, smoke_config
 
 from sagejax import data, labeling
-from sagejax.configs import sage_decoy, teacher_unet
 from sagejax.methods import teacher
 from sagejax.trainer import train_and_evaluate
 
-REPO = pathlib.Path(__file__).parent.parent
 NUM_SHARDS = 4
-pytestmark = pytest.mark.slow  # every test here trains a teacher first and labels (subprocesses for some)
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    """Tiny mnist_attention and Decoy MNIST (32×32 RGB both) and a teacher trained for a few steps on the first."""
-    data_dir = str(tmp_path_factory.mktemp("tfds"))
-    data.build_dataset("mnist_attention", data_dir=data_dir, max_examples_per_split=40)
-    data.build_dataset("decoy_mnist", data_dir=data_dir, config="swatch_32_rgb", max_examples_per_split=48)
-    config = teacher_unet.get_config("smoke")
-    config.data.data_dir = data_dir
-    teacher_dir = str(tmp_path_factory.mktemp("teacher"))
-    train_and_evaluate(config, teacher_dir)
-    return {"data_dir": data_dir, "teacher": teacher_dir}
+def setup(attention_dir, teacher_run):
+    """The shared mnist_attention and the smoke teacher trained on it."""
+    return {"data_dir": str(attention_dir), "teacher": str(teacher_run[0])}
 
 
 def _label(setup, output_dir, **kwargs):
@@ -59,15 +50,15 @@ def test_labeling_twice_gives_byte_identical_datasets(setup, tmp_path):
     assert sum(name.startswith("mnist_attention_teacher-unlabeled.array_record") for name in first) == NUM_SHARDS
     assert {"dataset_info.json", "features.json"} <= set(first)
     assert first == _files(tmp_path / "b")
-    assert stats["images"] == 40 and stats["images_per_s"] > 0
+    assert stats["images"] == ATTENTION_EXAMPLES and stats["images_per_s"] > 0
 
 
 def test_output_keeps_the_source_features_and_adds_valid_maps(setup, tmp_path):
     _label(setup, tmp_path, resolution=(16, 16))
     labeled = data.get_builder("tfds_dir", data_dir=str(tmp_path)).as_data_source(split="unlabeled")
     source = data.get_builder("mnist_attention", data_dir=setup["data_dir"]).as_data_source(split="unlabeled")
-    assert len(labeled) == len(source) == 40
-    for i in (0, 17, 39):
+    assert len(labeled) == len(source) == ATTENTION_EXAMPLES
+    for i in (0, 17, ATTENTION_EXAMPLES - 1):
         ex, original = labeled[i], source[i]
         for key, value in original.items():
             np.testing.assert_array_equal(ex[key], value)
@@ -204,13 +195,11 @@ def test_top_quantile_rule_labels_the_brightest_pixels(setup, tmp_path):
         _label(setup, tmp_path / "other", fixation_rule="argmax")
 
 
-def test_sage_trains_on_teacher_maps_in_place_of_the_stored_ones(setup, tmp_path):
+def test_sage_trains_on_teacher_maps_in_place_of_the_stored_ones(setup, decoy_dir, tmp_path):
     labels = tmp_path / "labels"
-    _label(setup, labels, dataset="decoy_mnist", dataset_config="swatch_32_rgb", split="train")
-    config = sage_decoy.get_config("sage,smoke,teacher_maps")
-    config.data.data_dir = setup["data_dir"]
+    _label(setup, labels, dataset="decoy_mnist", dataset_config="swatch_32_rgb", split="train", data_dir=str(decoy_dir))
+    config = smoke_config(decoy_dir, "sage,smoke,teacher_maps")
     config.data.train_dir = str(labels)
-    config.evals.classification.batch_size = 32
     fields = next(data.train_iter(config))
     source = data.get_builder("tfds_dir", data_dir=str(labels)).as_data_source(split="train")
     stored = {np.asarray(source[i]["image"]).tobytes(): source[i] for i in range(len(source))}
@@ -251,7 +240,7 @@ def test_labeling_benchmark_writes_both_rows(setup, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [row["stage"] for row in rows] == ["teacher forward", "labeling"]
-    assert rows[0]["fraction_of_forward"] == 1.0 and rows[1]["images"] == 40
+    assert rows[0]["fraction_of_forward"] == 1.0 and rows[1]["images"] == ATTENTION_EXAMPLES
     assert all(row["images_per_s"] > 0 for row in rows) and "| labeling |" in result.stdout
 
 

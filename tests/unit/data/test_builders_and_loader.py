@@ -492,21 +492,6 @@ def test_loader_global_batches_do_not_depend_on_the_process_count(swatch):
         assert joined == expected, count
 
 
-@pytest.mark.slow
-def test_loader_worker_processes_give_the_same_batches_and_resume(swatch):
-    kwargs = dict(split="test", batch_size=64, seed=5)
-    threads = _loader(swatch, **kwargs)
-    expected = [_batch_digests(next(threads)) for _ in range(6)]
-    workers = _loader(swatch, workers=2, **kwargs)
-    assert [_batch_digests(next(workers)) for _ in range(3)] == expected[:3]
-    state = workers.get_state()
-    resumed = _loader(swatch, workers=2, **kwargs)
-    resumed.set_state(state)
-    assert [_batch_digests(next(resumed)) for _ in range(3)] == expected[3:]
-    with pytest.raises(ValueError, match="workers must be >= 0"):
-        _loader(swatch, workers=-1)
-
-
 def test_loader_state_restores_the_exact_next_batches(swatch):
     # The test split has 1000 examples: batches 7..9 of 128 cross an epoch boundary (reshuffle).
     kwargs = dict(split="test", batch_size=128, seed=7)

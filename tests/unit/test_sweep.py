@@ -183,21 +183,6 @@ def decoy_data_dir(tmp_path_factory):
     return path
 
 
-@pytest.mark.slow
-def test_sweep_trains_real_runs_and_reads_what_they_write(tmp_path, monkeypatch, decoy_data_dir):
-    base = _base()
-    base.data.data_dir = decoy_data_dir
-    for settings in base.evals.values():
-        settings.batch_size = 16
-    summary = sweep.sweep(
-        base, grid={"method.temperature": [1.0, 2.0]}, seeds=[0], select=SELECT, workdir=str(tmp_path)
-    )
-    assert set(summary["points"]) == {"method.temperature=1.0", "base"}
-    assert set(summary["report"]) == {"eval/classification/test/accuracy", "eval/classification/test_clean/accuracy"}
-    monkeypatch.setattr(runs, "train_and_evaluate", pytest.fail)  # finished: reused with their stored configs
-    assert sweep.sweep(base, grid={"method.temperature": [1.0, 2.0]}, seeds=[0], select=SELECT, workdir=str(tmp_path))
-
-
 def test_a_seed_given_twice_is_refused_before_any_run(tmp_path, monkeypatch):
     monkeypatch.setattr(runs, "train_and_evaluate", pytest.fail)
     with pytest.raises(ConfigError, match=r"--seeds repeats \[0\]"):

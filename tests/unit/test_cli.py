@@ -1,12 +1,7 @@
 """The `sagejax` command and the shared `--config` flag: packaged names and file paths resolve from any folder,
 `--print_config` prints YAML and exits, bad configs are one `error:` line with exit status 2."""
 
-import pathlib
-import subprocess
-import sys
-
 import pytest
-import yaml
 
 from sagejax import cli, configs
 from sagejax.configs import common  # noqa: F401  (configs.common below)
@@ -63,29 +58,6 @@ def test_every_command_module_exists():
 
     for module, _ in cli.COMMANDS.values():
         assert importlib.util.find_spec(module) is not None, module
-
-
-def _sagejax(*args, cwd):
-    """The installed `sagejax` script beside this interpreter (as `pip install` puts it), else the module."""
-    script = pathlib.Path(sys.executable).parent / "sagejax"
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "sagejax.cli"]
-    return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
-
-
-@pytest.mark.slow
-def test_print_config_and_config_errors_from_a_folder_outside_the_checkout(tmp_path):
-    result = _sagejax("train", "--config", "sage_decoy:sage", "--config.method.w_js=7", "--print_config", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
-    printed = yaml.safe_load(result.stdout)
-    assert printed["method"]["name"] == "sage" and printed["method"]["w_js"] == 7
-    assert not list(tmp_path.iterdir())  # nothing built, nothing written
-    for spec, message in [
-        ("sage_decoy:sagee", "error: unknown config variants ['sagee']"),
-        ("nothere.py", "error: config file nothere.py does not exist"),
-    ]:
-        result = _sagejax("train", "--config", spec, "--workdir", str(tmp_path / "w"), cwd=tmp_path)
-        assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith(message), result.stderr
-        assert "Traceback" not in result.stderr
 
 
 def test_model_kwargs_carry_every_option_and_old_runs_still_match():

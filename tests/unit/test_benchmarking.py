@@ -1,7 +1,5 @@
 """The benchmark harness: rows checked before compiling, all-reduce bytes from HLO, MFU peaks, tables and plots."""
 
-import json
-
 import jax
 import jax.numpy as jnp
 import pytest
@@ -9,7 +7,6 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from sagejax import benchmarking as benchmark
-from sagejax import data
 from sagejax.configs import sage_decoy
 from sagejax.errors import ConfigError
 
@@ -66,41 +63,6 @@ def test_peaks_match_the_longest_device_kind_and_can_be_overridden():
     assert benchmark.peak_tflops("NVIDIA H100 PCIe") == 756.0
     assert benchmark.peak_tflops("TPU v5 lite") == 197.0
     assert benchmark.peak_tflops("cpu") is None and benchmark.peak_tflops("cpu", 1.5) == 1.5
-
-
-@pytest.mark.slow
-def test_harness_times_rows_and_writes_jsonl_table_and_plot(tmp_path):
-    rows = _rows(methods_=["xent", "sage"], batch_sizes=["16"], device_counts=["1", "2"])
-    results = benchmark.benchmark_rows(_config(), rows, channels=3, steps=2, warmup=1, peak=0.5)
-    out = tmp_path / "bench.jsonl"
-    benchmark.write(str(out), results, benchmark.step_table(results), plot=True)
-    written = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(written) == 4 and (tmp_path / "bench.png").stat().st_size > 1000
-    by = {(r["label"], r["num_devices"]): r for r in written}
-    for r in written:
-        assert r["compile_seconds"] > 0 and r["p90_ms_per_step"] >= r["ms_per_step"] > 0
-        assert r["flops_per_device"] > 0 and r["mfu"] == pytest.approx(r["tflops_per_device"] / 0.5)
-        assert r["temp_bytes"] > 0 and r["device_kind"] and r["jax"] == jax.__version__
-        assert (r["all_reduce_bytes"] > 0) == (r["num_devices"] > 1)
-    sage, xent = by[("sage", 1)], by[("xent", 1)]
-    assert sage["vs_4_plain"] == pytest.approx(sage["ms_per_step"] / (4 * xent["ms_per_step"]))
-    assert "vs_4_plain" not in xent and sage["flops_per_device"] > 3 * xent["flops_per_device"]
-    table = (tmp_path / "bench.md").read_text()
-    assert "| sage | resnet18 (float32) | 16×32² | 2 |" in table
-
-
-@pytest.mark.slow
-def test_input_mode_compares_the_loader_with_the_step(tmp_path):
-    config = _config()
-    config.data.data_dir = str(tmp_path)
-    data.build_dataset(
-        "decoy_mnist", data_dir=str(tmp_path), config=config.data.builder_config, max_examples_per_split=64
-    )
-    result = benchmark.benchmark_input(config, batches=3, channels=3, steps=2, warmup=1)
-    assert result["loader_images_per_s"] > 0 and result["step_images_per_s"] > 0 and result["image_size"] == 32
-    assert result["loader_images_per_s_per_core"] * result["host_cores"] == pytest.approx(result["loader_images_per_s"])
-    assert result["input_bound"] == (result["loader_images_per_s"] < result["step_images_per_s"])
-    assert "| decoy_mnist/" in benchmark.input_table(result)
 
 
 def test_corruption_mode_times_each_setting_against_the_plain_forward():

@@ -213,7 +213,8 @@ def test_simclr_attn_on_8_devices_equals_1_device(devices):
 
             grad = jax.jit(jax.value_and_grad(value))(params, rest, global_batch(mesh, batch))
             results.append(jax.device_get(grad))
-    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-9)
+    # The loss: the float32 views leave ~1e-7 of it to the reduction order (unoptimized programs order them apart).
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-6)
     one_device, eight_devices = (jax.tree_util.tree_leaves_with_path(grads) for _, grads in results)
     total = np.sqrt(sum(np.sum(np.square(g)) for _, g in one_device))  # floor for the gradients that are 0
     for (path, one), (_, eight) in zip(one_device, eight_devices, strict=True):

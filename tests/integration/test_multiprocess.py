@@ -15,21 +15,11 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+from support import REPO
 
-from sagejax import data
-from sagejax.errors import ConfigError
-from sagejax.train import distributed, watchdog
+from sagejax.train import watchdog
 
-REPO = pathlib.Path(__file__).parent.parent
-pytestmark = pytest.mark.slow  # each run starts fresh Python processes and compiles the step
 STALL_TIMEOUT_S = 150  # a process without progress for this long exits with an error (each run takes < 60 s)
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("tfds"))
-    data.build_dataset("decoy_mnist", data_dir=path, config="swatch_32_rgb", max_examples_per_split=64)
-    return path
 
 
 def _free_port() -> int:
@@ -99,10 +89,10 @@ def _params(workdir, step):
     return {jax.tree_util.keystr(key): np.asarray(leaf) for key, leaf in jax.tree_util.tree_leaves_with_path(params)}
 
 
-def test_two_processes_train_as_one_and_resume_bit_identically(data_dir, tmp_path):
+def test_two_processes_train_as_one_and_resume_bit_identically(decoy_dir, tmp_path):
     one, two, resumed = tmp_path / "one", tmp_path / "two", tmp_path / "resumed"
-    _train(one, data_dir, processes=1)
-    stdouts = _train(two, data_dir, processes=2)
+    _train(one, decoy_dir, processes=1)
+    stdouts = _train(two, decoy_dir, processes=2)
 
     # The same global batches, the same loss and parameters as on one process, to float tolerance (the
     # cross-process all-reduce may sum in another order).
@@ -122,37 +112,11 @@ def test_two_processes_train_as_one_and_resume_bit_identically(data_dir, tmp_pat
     # Restart: the pair restores step 3 (parameters, optimizer, both data positions) and trains steps 4..6 again.
     shutil.copytree(two, resumed)
     shutil.rmtree(resumed / "checkpoints" / "6")
-    _train(resumed, data_dir, processes=2)
+    _train(resumed, decoy_dir, processes=2)
     assert _losses(resumed)[6] == _losses(two)[6] and _losses(resumed)[4] == _losses(two)[4]
     final_resumed = _params(resumed, 6)
     for key in final_two:
         np.testing.assert_array_equal(final_resumed[key], final_two[key], err_msg=key)
-
-
-def test_distributed_settings_errors_name_what_is_missing():
-    assert distributed.initialize_from_env({}) is False
-    with pytest.raises(ConfigError, match="SAGEJAX_NUM_PROCESSES, SAGEJAX_PROCESS_ID missing"):
-        distributed.explicit_arguments({"SAGEJAX_COORDINATOR_ADDRESS": "localhost:1"})
-    full = {"SAGEJAX_COORDINATOR_ADDRESS": "localhost:1", "SAGEJAX_NUM_PROCESSES": "2", "SAGEJAX_PROCESS_ID": "2"}
-    with pytest.raises(ConfigError, match="SAGEJAX_PROCESS_ID=2 must be in"):
-        distributed.explicit_arguments(full)
-    with pytest.raises(ConfigError, match="must be host:port"):
-        distributed.explicit_arguments({**full, "SAGEJAX_PROCESS_ID": "0", "SAGEJAX_COORDINATOR_ADDRESS": "nohost"})
-    assert distributed.explicit_arguments({**full, "SAGEJAX_PROCESS_ID": "1"}) == dict(
-        coordinator_address="localhost:1", num_processes=2, process_id=1
-    )
-    # A run asked to be multi-process outside any launcher, without the coordinator variables: one clear line.
-    cluster = ("SLURM", "OMPI", "PMI", "TPU", "JAX_COORDINATOR", "KUBERNETES", "SAGEJAX")
-    env = {key: value for key, value in os.environ.items() if not key.startswith(cluster)}
-    result = subprocess.run(
-        [sys.executable, "-m", "sagejax.main", "--config=sage_decoy:smoke", "--workdir=unused"],
-        cwd=REPO,
-        env={**env, "SAGEJAX_DISTRIBUTED": "1", "JAX_PLATFORMS": "cpu"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 2 and "error: SAGEJAX_DISTRIBUTED=1 but no coordinator address" in result.stderr
 
 
 _COLLECTIVE_LOOP = """
@@ -226,3 +190,18 @@ def test_a_process_whose_peers_never_connect_says_so_at_once_and_exits_within_th
     assert "process 0 of 2: connecting to the coordinator at localhost:" in lines[0]
     assert lines[-1].startswith("error: not all 2 processes connected to the coordinator at localhost:")
     assert time.monotonic() - started < 60
+
+
+def test_a_multi_process_run_outside_a_launcher_is_one_error_line():
+    # Without the coordinator variables (and no cluster launcher to read them from): one clear line.
+    cluster = ("SLURM", "OMPI", "PMI", "TPU", "JAX_COORDINATOR", "KUBERNETES", "SAGEJAX")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(cluster)}
+    result = subprocess.run(
+        [sys.executable, "-m", "sagejax.main", "--config=sage_decoy:smoke", "--workdir=unused"],
+        cwd=REPO,
+        env={**env, "SAGEJAX_DISTRIBUTED": "1", "JAX_PLATFORMS": "cpu"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2 and "error: SAGEJAX_DISTRIBUTED=1 but no coordinator address" in result.stderr
