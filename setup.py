@@ -17,7 +17,7 @@ setup(
     # Passed on: Python 3.12 with jax/jaxlib 0.12.0.1, flax 0.12.12, orbax-checkpoint 0.12.8, grain 0.2.18; Python
     # 3.11 resolves jax/jaxlib 0.10.2 and flax 0.12.8 (newer releases need 3.12) with the same orbax-checkpoint and
     # grain. Not jax 0.12.1: its BatchNorm-network gradients on 8 CPU devices differ from 1 device by up to 0.7 %
-    # (tests/test_parallel.py; 0.12.0.1 agrees to 1e-4) and a multi-process CPU run with the persistent compilation
+    # (tests/unit/train/test_parallel.py; 0.12.0.1 agrees to 1e-4) and a multi-process CPU run with the persistent compilation
     # cache hangs in a collective (sagejax turns the cache off there, train/distributed.py).
     install_requires=[
         "jax>=0.10.2,<=0.12.0.1",
@@ -40,6 +40,6 @@ setup(
         "safetensors>=0.4,<0.9",  # exported weights (sagejax.api.export)
     ],
     extras_require={
-        "test": ["pytest>=8,<10", "chex>=0.1.90,<0.2", "ruff>=0.17,<0.18", "scikit-learn>=1.4,<2"],
+        "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "chex>=0.1.90,<0.2", "ruff>=0.17,<0.18", "scikit-learn>=1.4,<2"],
     },
 )

@@ -24,7 +24,8 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
         root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         release = importlib.metadata.version("jaxlib")
         cache = os.path.join(root, "sagejax", f"jax-test-cache-{release}")
-        if os.path.isdir(cache) and sum(e.stat().st_size for e in os.scandir(cache) if e.is_file()) > CACHE_LIMIT_BYTES:
+        oversized = os.path.isdir(cache) and sum(e.stat().st_size for e in os.scandir(cache)) > CACHE_LIMIT_BYTES
+        if oversized and "PYTEST_XDIST_WORKER" not in os.environ:  # emptied by the main process, before any worker
             shutil.rmtree(cache, ignore_errors=True)
         os.environ["JAX_COMPILATION_CACHE_DIR"] = cache
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")

@@ -72,7 +72,11 @@ def test_model_kwargs_carry_every_option_and_old_runs_still_match():
     # A run saved before configs carried every option resumes under the complete config.
     saved = configs.load("sage_decoy:sage").to_dict()
     saved["model"]["kwargs"] = {"stem": "imagenet", "width": 16}
+    del saved["mesh"]["num_devices"]  # nor config.mesh.num_devices (0 = all devices, as before it existed)
     check_resume(saved, configs.load("sage_decoy:sage").to_dict(), step=3, workdir="w")
+    saved["mesh"]["num_devices"] = 1
+    with pytest.raises(ConfigError, match=r"mesh.num_devices: 1 -> 0"):
+        check_resume(saved, configs.load("sage_decoy:sage").to_dict(), step=3, workdir="w")
 
 
 def test_a_full_disk_in_any_command_is_one_error_line(capsys):

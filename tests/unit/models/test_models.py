@@ -101,6 +101,28 @@ def test_registry_rejects_unknown_and_architecture_fixing_options():
         create_model("vit_b16", num_classes=10, rngs=rngs(), depth=2)
 
 
+class Affine(nnx.Module):
+    """A model from outside the package, built by its import path."""
+
+    def __init__(self, *, num_classes, rngs, dtype=jnp.float32, param_dtype=jnp.float32, features: int = 3):
+        self.linear = nnx.Linear(features, num_classes, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+
+    def __call__(self, x):
+        embedding = jnp.mean(x, axis=(1, 2))
+        return {"logits": self.linear(embedding), "embedding": embedding}
+
+
+def test_a_model_outside_the_package_is_built_by_its_import_path():
+    path = f"{__name__}:Affine"
+    assert models.model_defaults(path) == {"features": 3}
+    model = create_model(path, num_classes=4, rngs=rngs(), features=3)
+    assert models.forward(model, jnp.ones((2, 5, 5, 3)))["logits"].shape == (2, 4)
+    with pytest.raises(ConfigError, match="model 'no_such_module:Net': cannot import module 'no_such_module'"):
+        models.model_defaults("no_such_module:Net")
+    with pytest.raises(ConfigError, match=f"module '{__name__}' has no class 'Afine'"):
+        models.model_defaults(f"{__name__}:Afine")
+
+
 def test_a_config_switched_to_another_model_names_the_options_it_lacks():
     from sagejax.configs import student
 

@@ -17,7 +17,7 @@ from sagejax.train import (
     make_mesh,
     make_train_step,
 )
-from sagejax.train.mesh import spmd_verified
+from sagejax.train.mesh import mesh_devices, spmd_verified
 
 GLOBAL_BATCH = 16
 needs_verified_jax = pytest.mark.skipif(
@@ -85,6 +85,14 @@ def test_jitted_step_on_8_devices_matches_1_device_and_learns(devices, optimized
     # Four steps amplify float reduction-order differences; one step is checked at 1e-5 above.
     chex.assert_trees_all_close(results[0][1], results[1][1], rtol=1e-3, atol=2e-4)
     assert results[1][0][-1] < results[1][0][0], "four SGD steps on one batch should lower the loss"
+
+
+def test_a_mesh_spans_all_devices_or_the_first_num_devices(devices):
+    assert mesh_devices(0) == devices and mesh_devices(8) == devices and mesh_devices(2) == devices[:2]
+    assert make_mesh({"data": -1}, devices=mesh_devices(2)).size == 2
+    for wrong in (-1, 9):
+        with pytest.raises(ValueError, match=f"config.mesh.num_devices={wrong}: this run has 8 devices"):
+            mesh_devices(wrong)
 
 
 def test_batch_is_split_across_devices(devices):
