@@ -22,7 +22,8 @@ from sagejax.errors import ConfigError
 BATCH_AXES = ("data", "fsdp")
 _MIN_FSDP_SHARD_SIZE = 2**14
 # jax 0.10 (the newest jaxlib for Python 3.11) was seen to give ~0.3% different BatchNorm-network gradients on 8 CPU
-# devices than on 1, and jax 0.12.1 up to 0.7%; jax 0.12.0.1 agrees to float tolerance (tests/unit/train/test_parallel.py).
+# devices than on 1, and jax 0.12.1 up to 0.7%; jax 0.12.0.1 agrees to float tolerance
+# (tests/unit/train/test_parallel.py).
 SPMD_VERIFIED_JAX = (0, 12)
 SPMD_DIFFERING_JAX = ("0.12.1",)
 

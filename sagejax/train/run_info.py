@@ -27,8 +27,8 @@ def git_revision() -> str:
 
 def write_run_info(workdir: str, config, *, devices=None, **extra) -> dict:
     """Writes `workdir/config.json` with the config, the environment (`devices`: those the run's mesh spans,
-    default all) and `extra` entries such as the compile report (process 0 only). A config.json of an earlier invocation with another config (a resume that changed
-    e.g. train.steps) is kept as config.1.json, config.2.json, ..."""
+    default all) and `extra` entries such as the compile report (process 0 only). A config.json of an earlier
+    invocation with another config (a resume that changed e.g. train.steps) is kept as config.1.json, ..."""
     info = {
         "config": config.to_dict(),
         "git_revision": git_revision(),
