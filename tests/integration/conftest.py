@@ -1,6 +1,7 @@
 """Integration tests: everything that trains, labels, runs a command or starts a process. Every test here is marked
 `slow` (the fast set is tests/unit, or -m "not slow"). They share one build of each dataset and one smoke run of
-each kind, made once per session by the fixtures below; a test that changes a run works on its own copy."""
+each kind, made once per test process (each pytest-xdist worker) by the fixtures below; a test that changes a run
+works on its own copy."""
 
 import pathlib
 

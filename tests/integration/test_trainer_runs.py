@@ -168,6 +168,7 @@ def _csv_config(tmp_path, variant):
     config.data.data_dir = str(tmp_path / "tfds")
     config.model.kwargs.width = 4
     config.model.dtype = "float32"
+    config.mesh.num_devices = 1
     config.train.update(steps=2, batch_size=8, log_every_steps=1, checkpoint_every_steps=2)
     config.evals.classification.update(batch_size=8, every_steps=100)
     return config

@@ -98,8 +98,8 @@ def _param(name, table, severity):
     return CORRUPTIONS[name].params[table][severity - 1]
 
 
-# The exact ops at one severity of each table; the ImageNet-C parameters run the same code, so they are slow-marked.
-TABLE_SEVERITIES = [("cifar", 5), pytest.param("imagenet", 3, marks=pytest.mark.slow)]
+# The exact ops at one severity of each table.
+TABLE_SEVERITIES = [("cifar", 5), ("imagenet", 3)]
 
 # ---------------------------------------------------------------------------------------------------- registry
 
@@ -410,7 +410,7 @@ def test_mnist_canny_edges_outline_a_square():
 
 CASES = (
     [("cifar", name) for name in CORRUPTIONS]
-    + [pytest.param("imagenet", name, marks=pytest.mark.slow) for name in CORRUPTIONS]
+    + [("imagenet", name) for name in CORRUPTIONS]
     + [("mnist", name) for name in MNIST_C]
 )
 
@@ -485,7 +485,7 @@ ORDERED = {
 }
 
 
-@pytest.mark.parametrize("table", ["cifar", pytest.param("imagenet", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("table", ["cifar", "imagenet"])
 @pytest.mark.parametrize("name", sorted(ORDERED))
 def test_deviating_ops_grow_with_severity(name, table):
     distortion = {s: _distortion(_run(name, s, table)) for s in range(1, 6)}
@@ -500,9 +500,7 @@ def test_deviating_ops_grow_with_severity(name, table):
 QUICK = ("motion_blur", "spatter", "impulse_noise", "defocus_blur", "gaussian_blur", "saturate")
 
 
-@pytest.mark.parametrize(
-    "names", [QUICK, pytest.param(tuple(CORRUPTIONS), marks=pytest.mark.slow)], ids=["quick", "all"]
-)
+@pytest.mark.parametrize("names", [QUICK, tuple(CORRUPTIONS)], ids=["quick", "all"])
 def test_fixed_classifier_accuracy_falls_with_severity(names):
     """A nearest-class-mean classifier on high-passed pixels, fitted on clean images, loses accuracy on average as the
     CIFAR-10-C severity grows (averaged over the ops and three keys)."""
@@ -525,7 +523,6 @@ def test_fixed_classifier_accuracy_falls_with_severity(names):
     assert (np.diff(mean) <= 0.01).all() and mean[-1] < clean - 0.05, (clean, mean)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     "table,name", [("cifar", name) for name in CORRUPTIONS] + [("mnist", name) for name in MNIST_C]
 )
