@@ -63,6 +63,13 @@ class _Run:
                 f"config.train.batch_size={config.train.batch_size} cannot be split over the {self.mesh.size} devices "
                 f"of the mesh; use a multiple of {self.mesh.size}"
             )
+        self.accumulate_steps = config.optim.get("accumulate_steps", 1)
+        if train and (self.accumulate_steps < 1 or config.train.batch_size % (self.accumulate_steps * self.mesh.size)):
+            raise ConfigError(
+                f"config.optim.accumulate_steps={self.accumulate_steps} must be >= 1 and split "
+                f"config.train.batch_size={config.train.batch_size} into micro-batches the {self.mesh.size} devices "
+                f"can split: batch_size must be a multiple of accumulate_steps × {self.mesh.size}"
+            )
         self.method = methods.get(config.method.name)
         self.loss_fn = self.method.make_loss(config.method)  # checks the method's settings before anything is built
         self.optimizer = make_optimizer(config.optim, config.train.steps, config.train.batch_size)
@@ -164,6 +171,7 @@ def _train(config, workdir: str, sigterm: _SigtermFlag) -> dict[str, float]:
         loss_fn=run.loss_fn,
         optimizer=run.optimizer,
         transform=data.make_train_transform(config.data),
+        accumulate_steps=run.accumulate_steps,
     )
     local_batch = next(run.train_iter)
     run.method.check_batch(config.method, local_batch)

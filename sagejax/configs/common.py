@@ -80,6 +80,7 @@ def optim(**overrides) -> ml_collections.ConfigDict:
         warmup_steps=50,
         final_lr_fraction=0.0,
         clip_grad_norm=0.0,  # 0 = no clipping
+        accumulate_steps=1,  # k > 1: the batch is k micro-batches, one update from their mean gradient (less memory)
     )
     return _block(block, overrides, "optim")
 

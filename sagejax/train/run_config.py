@@ -38,10 +38,12 @@ def flatten(config: dict, prefix: str = "") -> dict:
 
 
 def with_defaults(config: dict) -> dict:
-    """`config` (a dict) with every option of its model in `model.kwargs` and `mesh.num_devices` (defaults where
-    absent): runs written before configs carried them compare equal to configs that do."""
-    if isinstance(config.get("mesh"), dict):
-        config = {**config, "mesh": {"num_devices": 0, **config["mesh"]}}
+    """`config` (a dict) with every option of its model in `model.kwargs`, `mesh.num_devices` and
+    `optim.accumulate_steps` (defaults where absent): runs written before configs carried them compare equal to
+    configs that do."""
+    for block, key, default in (("mesh", "num_devices", 0), ("optim", "accumulate_steps", 1)):
+        if isinstance(config.get(block), dict):
+            config = {**config, block: {key: default, **config[block]}}
     model = config.get("model") or {}
     try:
         defaults = models.model_defaults(model.get("name"))

@@ -1,5 +1,6 @@
-"""The pure train step: the batch's device transform, gradients of a method's loss, one optimizer update,
-metrics (with the finiteness check fused in), and its ahead-of-time compilation.
+"""The pure train step: the batch's device transform, gradients of a method's loss (optionally accumulated over
+micro-batches), one optimizer update, metrics (with the finiteness check fused in), and its ahead-of-time
+compilation.
 
 A loss function has the signature `loss_fn(model, batch, rng) -> (scalar, metrics)`, where
 `model` is the NNX module rebuilt inside the step; BatchNorm statistics it updates are read
@@ -8,6 +9,7 @@ back out after the call. The step itself knows no method and no model architectu
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
@@ -42,17 +44,47 @@ def make_grad_fn(*, graphdef: nnx.GraphDef, loss_fn: LossFn):
     return grad_fn
 
 
+def micro_batches(batch: dict, count: int) -> dict:
+    """(B, ...) → (count, B/count, ...): micro-batch j holds rows j, j + count, ..., so each one keeps an equal share
+    of every device's rows and stays split over the same devices."""
+    return jax.tree.map(lambda x: jnp.swapaxes(x.reshape(x.shape[0] // count, count, *x.shape[1:]), 0, 1), batch)
+
+
+def accumulate_gradients(grad_fn, state: TrainState, batch, rng, count: int):
+    """`grad_fn` on `count` micro-batches in turn (a scan: one micro-batch's activations live at a time); the mean
+    loss, metrics and gradients, and the model state (BatchNorm statistics) after the last micro-batch."""
+
+    def micro_step(carry, inputs):
+        grads_sum, model_state = carry
+        index, micro = inputs
+        current = state.replace(model_state=model_state)
+        loss, metrics, grads, model_state = grad_fn(current, micro, jax.random.fold_in(rng, index))
+        return (jax.tree.map(jnp.add, grads_sum, grads), model_state), (loss, metrics)
+
+    zeros = jax.tree.map(jnp.zeros_like, state.params)
+    inputs = (jnp.arange(count), micro_batches(batch, count))
+    (grads_sum, model_state), (losses, metrics) = jax.lax.scan(micro_step, (zeros, state.model_state), inputs)
+    grads = jax.tree.map(lambda g: g / count, grads_sum)
+    return jnp.mean(losses), jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics), grads, model_state
+
+
 def make_train_step(
     *,
     graphdef: nnx.GraphDef,
     loss_fn: LossFn,
     optimizer: optax.GradientTransformation,
     transform: BatchTransform | None = None,
+    accumulate_steps: int = 1,
 ):
     """Returns the pure `step(state, batch, rng) -> (new_state, metrics)`; `transform(batch, rng)` runs first on
-    the device (uint8 → float, joint augmentation). Metrics include `finite` (1.0 when the loss, the gradients and
-    the new parameters are all finite), so the loop checks finiteness without walking the tree itself."""
+    the device (uint8 → float, joint augmentation). With `accumulate_steps` k > 1 the batch is k micro-batches whose
+    mean gradient makes the one update (the full batch's gradient for a loss that is a mean over independent
+    examples; BatchNorm statistics and in-batch negatives are per micro-batch). Metrics include `finite` (1.0 when
+    the loss, the gradients and the new parameters are all finite), so the loop checks finiteness without walking
+    the tree itself."""
     grad_fn = make_grad_fn(graphdef=graphdef, loss_fn=loss_fn)
+    if accumulate_steps > 1:
+        grad_fn = functools.partial(accumulate_gradients, grad_fn, count=accumulate_steps)
 
     def step(state: TrainState, batch, rng):
         rng = jax.random.fold_in(rng, state.step)

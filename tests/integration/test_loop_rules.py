@@ -75,6 +75,14 @@ def test_an_unknown_eval_split_or_type_is_named_before_training(decoy_dir, tmp_p
     assert not (tmp_path / "metrics.jsonl").exists()
 
 
+def test_accumulated_micro_batches_train_through_the_loop(decoy_dir, tmp_path):
+    config = loop_config(decoy_dir, steps=2, log_every_steps=1)
+    config.optim.accumulate_steps = 4  # 16 = 4 micro-batches of 4 on the one device
+    train_and_evaluate(config, str(tmp_path))
+    rows = [row for row in _rows(tmp_path) if "train/loss" in row]
+    assert [row["step"] for row in rows] == [1, 2] and all(np.isfinite(row["train/ce"]) for row in rows)
+
+
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(decoy_dir, tmp_path):
     # Warmup from lr 0: step 1 leaves the weights as they are, step 2 makes them ~1e14 (still finite), and the
     # loss of step 3 is NaN. A resume cannot change optim.lr, so the divergence happens within one run.

@@ -22,6 +22,8 @@ def _config(tmp_path, variant="sage,smoke"):
         ("method.temperature", 0.0, "method.temperature must be > 0"),
         ("method.blur_sigma", -1.0, "method.blur_sigma must be > 0"),
         ("mesh.num_devices", 9, r"config.mesh.num_devices=9: this run has 8 devices \(0 = all\)"),
+        ("optim.accumulate_steps", 3, r"accumulate_steps=3 must be >= 1 and split config.train.batch_size=16"),
+        ("optim.accumulate_steps", 0, r"multiple of accumulate_steps × 8"),
     ],
 )
 def test_impossible_settings_are_named_before_training(tmp_path, key, value, message):
