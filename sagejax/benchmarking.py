@@ -206,6 +206,7 @@ def time_step(config, batch: dict, *, num_devices: int, steps: int, warmup: int)
         loss_fn=methods.make_loss(config.method),
         optimizer=optimizer,
         transform=data.make_train_transform(config.data),
+        accumulate_steps=config.optim.get("accumulate_steps", 1),
     )
     step, report = compile_train_step(step_fn, mesh=mesh, abstract_state=setup.abstract, batch=batch_spec(mesh, batch))
     cost = step.cost_analysis()

@@ -43,7 +43,8 @@ def model_options(name):
     """The keyword options `create_model(name, ...)` accepts beyond the common ones."""
     cls, fixed, _ = _lookup(name)
     params = inspect.signature(cls.__init__).parameters
-    return sorted(p for p in params if p not in ("self", *_COMMON) and p not in fixed)
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return sorted(p for p, v in params.items() if p not in ("self", *_COMMON, *fixed) and v.kind not in variadic)
 
 
 def model_defaults(name) -> dict:
@@ -51,7 +52,11 @@ def model_defaults(name) -> dict:
     carry them all and any can be overridden from the command line."""
     cls, _, defaults = _lookup(name)
     params = inspect.signature(cls.__init__).parameters
-    return {option: defaults.get(option, params[option].default) for option in model_options(name)}
+    values = {option: defaults.get(option, params[option].default) for option in model_options(name)}
+    required = sorted(option for option, value in values.items() if value is inspect.Parameter.empty)
+    if required:
+        raise ConfigError(f"model {name!r}: options {required} have no default; give each one in its __init__")
+    return values
 
 
 def _lookup(name):
@@ -68,7 +73,7 @@ def _from_import_path(path):
     module_name, _, attribute = path.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as error:
+    except Exception as error:  # ImportError, or any error the module raises while loading
         raise ConfigError(f"model {path!r}: cannot import module {module_name!r} ({error})") from error
     if not isinstance(getattr(module, attribute, None), type):
         raise ConfigError(f"model {path!r}: module {module_name!r} has no class {attribute!r}")

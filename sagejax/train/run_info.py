@@ -12,6 +12,7 @@ import ml_collections
 import optax
 
 from sagejax.errors import DataError, MissingError
+from sagejax.train.run_config import with_defaults
 
 
 def git_revision() -> str:
@@ -63,7 +64,7 @@ def _keep_earlier_version(path: str, config: dict) -> None:
         return
     with open(path, encoding="utf-8") as f:
         earlier = json.load(f)
-    if earlier.get("config") == config:
+    if with_defaults(earlier.get("config") or {}) == with_defaults(config):  # keys added since count as unchanged
         return
     version = 1
     while os.path.exists(f"{path[: -len('.json')]}.{version}.json"):

@@ -54,6 +54,6 @@ def make_loss(config):
             record = lambda value: _record_step(value, seconds, log_path)  # noqa: E731
             token = jax.pure_callback(record, jax.ShapeDtypeStruct((), jnp.float32), jax.lax.stop_gradient(ce))
             ce = ce + 0.0 * jax.lax.stop_gradient(token)
-        return ce, {"ce": ce}
+        return ce, {"ce": ce, "rows": jnp.float32(batch["image"].shape[0])}
 
     return loss_fn

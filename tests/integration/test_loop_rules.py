@@ -81,6 +81,7 @@ def test_accumulated_micro_batches_train_through_the_loop(decoy_dir, tmp_path):
     train_and_evaluate(config, str(tmp_path))
     rows = [row for row in _rows(tmp_path) if "train/loss" in row]
     assert [row["step"] for row in rows] == [1, 2] and all(np.isfinite(row["train/ce"]) for row in rows)
+    assert all(row["train/rows"] == 4 for row in rows)  # the loss saw micro-batches, not the batch of 16
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(decoy_dir, tmp_path):

@@ -121,6 +121,13 @@ def test_a_model_outside_the_package_is_built_by_its_import_path():
         models.model_defaults("no_such_module:Net")
     with pytest.raises(ConfigError, match=f"module '{__name__}' has no class 'Afine'"):
         models.model_defaults(f"{__name__}:Afine")
+    with pytest.raises(ConfigError, match=r"options \['depth'\] have no default"):
+        models.model_defaults(f"{__name__}:NeedsDepth")
+
+
+class NeedsDepth(Affine):
+    def __init__(self, *, num_classes, rngs, depth, **kwargs):
+        super().__init__(num_classes=num_classes, rngs=rngs)
 
 
 def test_a_config_switched_to_another_model_names_the_options_it_lacks():

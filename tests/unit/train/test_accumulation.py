@@ -29,7 +29,8 @@ def _loss(model, batch, rng):
     del rng
     logits = model(batch["x"])
     ce = losses.softmax_cross_entropy(logits=logits, labels=batch["label"])
-    return ce, {"ce": ce, "accuracy": jnp.mean(jnp.argmax(logits, -1) == batch["label"])}
+    accuracy = jnp.mean(jnp.argmax(logits, -1) == batch["label"])
+    return ce, {"ce": ce, "accuracy": accuracy, "rows": jnp.float32(batch["x"].shape[0])}
 
 
 def _batch(size=16):
@@ -55,10 +56,11 @@ def test_accumulated_update_equals_the_full_batch_update_without_batchnorm(devic
         step, state, _ = _step(MLP(), k)
         new_state, metrics = jax.jit(step)(state, _batch(), jax.random.key(0))
         results[k] = (new_state.params, metrics)
+        assert metrics["rows"] == 16 // k  # the loss saw k micro-batches
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), results[1][0], results[4][0])
     for key in ("loss", "ce", "accuracy", "grad_norm", "update_norm"):
         np.testing.assert_allclose(results[1][1][key], results[4][1][key], rtol=1e-5, err_msg=key)
-    # The same with the batch split over 2 devices: each micro-batch keeps an equal share of both devices' rows.
+    # The same with the batch split over 2 devices.
     mesh = make_mesh({"data": 2}, devices=devices[:2])
     step, state, _ = _step(MLP(), 4)
     sharded, _ = jit_train_step(step, mesh=mesh, state=state)(state, global_batch(mesh, _batch()), jax.random.key(0))
