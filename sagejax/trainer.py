@@ -23,7 +23,7 @@ from sagejax.report import tables
 from sagejax.train import checkpoint, watchdog
 from sagejax.train.logger import MetricLogger
 from sagejax.train.mesh import global_batch, make_mesh, mesh_devices, replicated_key
-from sagejax.train.optim import make_optimizer
+from sagejax.train.optim import ema_params, make_optimizer
 from sagejax.train.run_config import check_resume
 from sagejax.train.run_info import write_run_info
 from sagejax.train.state import init_state
@@ -99,12 +99,15 @@ class _Run:
             self.state = self.setup.init()
 
     def evaluate(self, logger: MetricLogger, step: int, *, only_due: bool = False) -> dict[str, float]:
-        """Runs the evaluators (with `only_due`, those whose cadence hits `step`); logs `eval/<name>/<key>`."""
+        """Runs the evaluators (with `only_due`, those whose cadence hits `step`) on the parameters, or on their moving
+        average when `optim.ema_decay` keeps one; logs `eval/<name>/<key>`."""
         results = {}
+        average = ema_params(self.state.opt_state)
+        scored = self.state if average is None else self.state.replace(params=average)
         for name, evaluator in self.evaluators.items():
             if only_due and not evaluator.due(step):
                 continue
-            metrics, panels = evaluator.run(self.state)
+            metrics, panels = evaluator.run(scored)
             results.update({f"eval/{name}/{key}": value for key, value in metrics.items()})
             logger.images(step, panels)
         if results:

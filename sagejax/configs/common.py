@@ -81,6 +81,7 @@ def optim(**overrides) -> ml_collections.ConfigDict:
         final_lr_fraction=0.0,
         clip_grad_norm=0.0,  # 0 = no clipping
         accumulate_steps=1,  # k > 1: the batch is k micro-batches, one update from their mean gradient (less memory)
+        ema_decay=0.0,  # > 0: evaluators, exports and the API use this moving average of the parameters
     )
     return _block(block, overrides, "optim")
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import jax
+import jax.numpy as jnp
 import optax
 
 from sagejax.errors import ConfigError
@@ -32,6 +35,33 @@ def scaled_lr(optim_config, batch_size: int | None) -> float:
         raise ConfigError(f"optim.lr_scaling={scaling!r} needs the global batch size")
     ratio = batch_size / REFERENCE_BATCH
     return optim_config.lr * (ratio if scaling == "linear" else ratio**0.5)
+
+
+class ParamsEmaState(NamedTuple):
+    """The exponential moving average of the parameters that `params_ema` keeps in the optimizer state."""
+
+    ema: Any
+
+
+def params_ema(decay: float) -> optax.GradientTransformation:
+    """Keeps `ema ← decay·ema + (1 − decay)·params` of the parameters after each update (starting from the initial
+    ones) in the optimizer state, so it is sharded, checkpointed and restored with it; updates pass unchanged."""
+
+    def init(params):
+        return ParamsEmaState(ema=jax.tree.map(jnp.copy, params))
+
+    def update(updates, state, params=None):
+        new_params = optax.apply_updates(params, updates)
+        ema = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, state.ema, new_params)
+        return updates, ParamsEmaState(ema=ema)
+
+    return optax.GradientTransformation(init, update)
+
+
+def ema_params(opt_state):
+    """The parameters' moving average in `opt_state` (what evaluators score when `optim.ema_decay` > 0), or None."""
+    kept = jax.tree.leaves(opt_state, is_leaf=lambda node: isinstance(node, ParamsEmaState))
+    return next((node.ema for node in kept if isinstance(node, ParamsEmaState)), None)
 
 
 def make_schedule(optim_config, total_steps: int, batch_size: int | None = None) -> optax.Schedule:
@@ -73,4 +103,7 @@ def make_optimizer(optim_config, total_steps: int, batch_size: int | None = None
         raise ConfigError(f"unknown optim.name {name!r}; known: {list(_OPTIMIZERS)}")
     if optim_config.clip_grad_norm:
         opt = optax.chain(optax.clip_by_global_norm(optim_config.clip_grad_norm), opt)
-    return opt
+    decay = optim_config.get("ema_decay", 0.0)
+    if not 0.0 <= decay < 1.0:
+        raise ConfigError(f"config.optim.ema_decay={decay} must be in [0, 1) (0 = no moving average)")
+    return optax.chain(opt, params_ema(decay)) if decay else opt

@@ -37,11 +37,14 @@ def flatten(config: dict, prefix: str = "") -> dict:
     return flat
 
 
+# Keys added to configs since runs were first saved, with the value a run saved before them behaved as.
+ADDED_KEYS = (("mesh", "num_devices", 0), ("optim", "accumulate_steps", 1), ("optim", "ema_decay", 0.0))
+
+
 def with_defaults(config: dict) -> dict:
-    """`config` (a dict) with every option of its model in `model.kwargs`, `mesh.num_devices` and
-    `optim.accumulate_steps` (defaults where absent): runs written before configs carried them compare equal to
-    configs that do."""
-    for block, key, default in (("mesh", "num_devices", 0), ("optim", "accumulate_steps", 1)):
+    """`config` (a dict) with every option of its model in `model.kwargs` and every ADDED_KEYS entry (defaults where
+    absent): runs written before configs carried them compare equal to configs that do."""
+    for block, key, default in ADDED_KEYS:
         if isinstance(config.get(block), dict):
             config = {**config, block: {key: default, **config[block]}}
     model = config.get("model") or {}

@@ -11,7 +11,7 @@ import ml_collections
 from sagejax.errors import MissingError
 from sagejax.train import checkpoint, run_info
 from sagejax.train.mesh import replicated
-from sagejax.train.optim import make_optimizer
+from sagejax.train.optim import ema_params, make_optimizer
 from sagejax.train.state import init_state, merge_model
 
 
@@ -50,4 +50,6 @@ def restore_trained(workdir: str, mesh) -> Trained:
         state = checkpoint.restore_state(manager, abstract, step=step)
     finally:
         manager.close()
-    return Trained(workdir, config, setup.graphdef, state.params, state.model_state, int(step))
+    average = ema_params(state.opt_state)  # what the run's evaluators scored, when it kept one
+    params = state.params if average is None else average
+    return Trained(workdir, config, setup.graphdef, params, state.model_state, int(step))

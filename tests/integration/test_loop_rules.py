@@ -10,13 +10,16 @@ import signal
 import subprocess
 import time
 
+import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 from support import REPO, loop_config, main_command, subprocess_env
 
 from sagejax.configs import common
-from sagejax.trainer import NonFiniteLossError, train_and_evaluate
+from sagejax.train import make_mesh
+from sagejax.train.trained import restore_trained
+from sagejax.trainer import NonFiniteLossError, evaluate_checkpoint, train_and_evaluate
 
 
 def _checkpoint_steps(workdir):
@@ -33,11 +36,15 @@ def _saved_params(workdir, step):
     return _leaves(ocp.StandardCheckpointer().restore(path)["params"])
 
 
+def _saved_average(workdir, step):
+    """The parameters' moving average in the saved optimizer state."""
+    path = pathlib.Path(workdir).absolute() / "checkpoints" / str(step) / "state"
+    return _leaves(ocp.StandardCheckpointer().restore(path)["opt_state"][-1]["ema"])
+
+
 def _leaves(tree):
-    """Every array of a nested dict, in order."""
-    if isinstance(tree, dict):
-        return [leaf for value in tree.values() for leaf in _leaves(value)]
-    return [np.asarray(tree)]
+    """Every array of a tree, in jax's order (dicts and nnx.State by sorted key)."""
+    return [np.asarray(leaf) for leaf in jax.tree.leaves(tree)]
 
 
 def _damage_every_file(workdir, step):
@@ -82,6 +89,18 @@ def test_accumulated_micro_batches_train_through_the_loop(decoy_dir, tmp_path):
     rows = [row for row in _rows(tmp_path) if "train/loss" in row]
     assert [row["step"] for row in rows] == [1, 2] and all(np.isfinite(row["train/ce"]) for row in rows)
     assert all(row["train/rows"] == 4 for row in rows)  # the loss saw micro-batches, not the batch of 16
+
+
+def test_a_moving_average_of_the_parameters_is_what_runs_score_and_load(decoy_dir, tmp_path):
+    config = loop_config(decoy_dir, steps=3, checkpoint_every_steps=3)
+    config.optim.update(ema_decay=0.5, lr=0.5, warmup_steps=0)
+    results = train_and_evaluate(config, str(tmp_path))
+    raw, average = _saved_params(tmp_path, 3), _saved_average(tmp_path, 3)
+    assert not all(np.allclose(a, b) for a, b in zip(raw, average))
+    loaded = restore_trained(str(tmp_path), make_mesh({"data": 1}, devices=jax.devices()[:1]))
+    for got, want in zip(_leaves(jax.device_get(loaded.params)), average, strict=True):
+        np.testing.assert_allclose(got, want)  # the API, exports and tools read the average
+    assert evaluate_checkpoint(config, str(tmp_path)) == results  # eval mode scores what training scored
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(decoy_dir, tmp_path):

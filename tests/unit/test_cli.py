@@ -73,7 +73,7 @@ def test_model_kwargs_carry_every_option_and_old_runs_still_match():
     saved = configs.load("sage_decoy:sage").to_dict()
     saved["model"]["kwargs"] = {"stem": "imagenet", "width": 16}
     del saved["mesh"]["num_devices"]  # nor config.mesh.num_devices (0 = all devices, as before it existed)
-    del saved["optim"]["accumulate_steps"]  # nor optim.accumulate_steps (1)
+    del saved["optim"]["accumulate_steps"], saved["optim"]["ema_decay"]  # nor optim.accumulate_steps, ema_decay
     check_resume(saved, configs.load("sage_decoy:sage").to_dict(), step=3, workdir="w")
     saved["mesh"]["num_devices"] = 1
     with pytest.raises(ConfigError, match=r"mesh.num_devices: 1 -> 0"):
