@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Cloud TPU VM pod slice: the same command on every worker; jax.distributed finds the pod's
-# coordinator itself. The workdir must be shared by all workers (e.g. a gs:// bucket).
-#   launch/tpu_pod.sh [--dry_run] my-tpu us-central2-b sage_csv:sage,resnet50 gs://bucket/run1 [overrides...]
+# coordinator itself. The workdir must be a path all workers share (e.g. a bucket mounted with gcsfuse at the same
+# path on every worker; a gs:// URL is refused).
+#   launch/tpu_pod.sh [--dry_run] my-tpu us-central2-b sage_csv:sage,resnet50 /mnt/bucket/run1 [overrides...]
 # --dry_run prints the gcloud commands instead of running them.
 # Environment: SAGEJAX_REMOTE_DIR (checkout folder on the workers, default "sagejax"); on the workers the run
 # gets SAGEJAX_DISTRIBUTED=1, and JAX reads the pod's topology from the TPU VM metadata.

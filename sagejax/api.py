@@ -24,10 +24,10 @@ from flax import nnx
 from sagejax import data, methods, models
 from sagejax.errors import ConfigError, DataError, MissingError
 from sagejax.methods import sage
+from sagejax.models import convert, weight_files
+from sagejax.models.named import assign, named_arrays
 from sagejax.train.mesh import make_mesh
 from sagejax.train.trained import restore_trained
-
-_COLLECTIONS = {"params": nnx.Param, "batch_stats": nnx.BatchStat}  # what an export holds (no optimizer state)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,32 +79,13 @@ def make_predict(model: nnx.Module, config) -> Callable[[np.ndarray], dict[str, 
 # ---------------------------------------------------------------------------------------------- weights export
 
 
-def _named_leaves(model: nnx.Module, collection) -> tuple[dict[str, jax.Array], Callable]:
-    """{"a/b/kernel": array} of one variable collection of `model`, and a function rebuilding the state from such
-    a dict (same names)."""
-    state = nnx.state(model, collection)
-    pure = state.to_pure_dict()
-    leaves, treedef = jax.tree_util.tree_flatten_with_path(pure)
-    names = ["/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path) for path, _ in leaves]
-
-    def rebuild(values: Mapping[str, jax.Array]):
-        rebuilt = jax.tree_util.tree_unflatten(treedef, [values[name] for name in names])
-        state.replace_by_pure_dict(rebuilt)
-        return state
-
-    return dict(zip(names, (leaf for _, leaf in leaves))), rebuild
-
-
 def export(workdir: str, out: str) -> str:
     """Writes the parameters and BatchNorm statistics of the run in `workdir` (newest checkpoint; no optimizer
     state) to the safetensors file `out`, with the run's config and step as metadata; returns `out`."""
     from safetensors.numpy import save_file
 
     run = load(workdir)
-    tensors = {}
-    for prefix, collection in _COLLECTIONS.items():
-        named, _ = _named_leaves(run.model, collection)
-        tensors.update({f"{prefix}/{name}": np.asarray(value) for name, value in named.items()})
+    tensors = {name: np.asarray(value) for name, value in named_arrays(run.model).items()}
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     metadata = {"format": "sagejax", "config": run.config.to_json(), "step": str(run.step)}
     save_file(tensors, out + ".tmp", metadata=metadata)
@@ -116,33 +97,16 @@ def load_exported(path: str, config=None) -> nnx.Module:
     """The model of `config` (default: the config stored in the file) with the weights of an exported file, in
     eval mode. Strict: every parameter and statistic must be in the file with its shape, and no key may be left
     over."""
-    from safetensors import safe_open
-
     if not os.path.isfile(path):
         raise MissingError(f"no exported weights file {path}")
-    with safe_open(path, framework="numpy") as f:
-        metadata = f.metadata() or {}
-        tensors = {key: f.get_tensor(key) for key in f.keys()}
+    tensors, metadata = weight_files.read(path)
     if config is None:
         if "config" not in metadata:
             raise ConfigError(f"{path} stores no config (not written by sagejax export); pass config=")
         config = ml_collections.ConfigDict(json.loads(metadata["config"]))
     model = models.build_model(config)
-    unused = set(tensors)
-    for prefix, collection in _COLLECTIONS.items():
-        named, rebuild = _named_leaves(model, collection)
-        values = {}
-        for name, fresh in named.items():
-            key = f"{prefix}/{name}"
-            if key not in tensors:
-                raise MissingError(f"{path} has no {key} ({fresh.shape}) that the model of this config needs")
-            if tensors[key].shape != fresh.shape:
-                raise ConfigError(f"{key}: {path} holds shape {tensors[key].shape}, the model needs {fresh.shape}")
-            values[name] = jnp.asarray(tensors[key], fresh.dtype)
-            unused.discard(key)
-        nnx.update(model, rebuild(values))
-    if unused:
-        raise ConfigError(f"{path} holds {len(unused)} tensors this model has no place for, e.g. {sorted(unused)[:3]}")
+    targets = {name: value.shape for name, value in named_arrays(model).items()}
+    assign(model, {name: jnp.asarray(v) for name, v in convert.match(tensors, targets, origin=path).items()})
     model.eval()
     return model
 

@@ -5,11 +5,13 @@ step, and the corruption sweep against the plain eval forward; its command line 
 from __future__ import annotations
 
 import ast
+import csv
 import dataclasses
 import itertools
 import json
 import os
 import re
+import tempfile
 import time
 
 import flax
@@ -17,6 +19,7 @@ import jax
 import jaxlib
 import numpy as np
 import optax
+from PIL import Image
 
 from sagejax import data, methods, models
 from sagejax.errors import ConfigError
@@ -24,6 +27,7 @@ from sagejax.evaluate.evaluators import corrupted
 from sagejax.report import benchmark_plot
 from sagejax.train.mesh import global_batch, make_mesh, replicated_key
 from sagejax.train.optim import make_optimizer
+from sagejax.train.pretrained import read_pretrained
 from sagejax.train.state import init_state, merge_model
 from sagejax.train.step import batch_spec, compile_train_step, make_train_step
 
@@ -82,7 +86,8 @@ class Row:
 
 
 def parse_method(spec: str) -> tuple[str, tuple[tuple[str, object], ...]]:
-    """ "sage/view_fraction=0.5" -> ("sage", (("view_fraction", 0.5),)), the settings checked against the method."""
+    """ "sage/view_fraction=0.5" -> ("sage", (("view_fraction", 0.5),)), the settings checked against the method (a
+    tuple setting may be one bare name: "sage/ce_views=x_keep")."""
     name, *pairs = spec.split("/")
     defaults = methods.get(name).defaults
     settings = []
@@ -96,8 +101,13 @@ def parse_method(spec: str) -> tuple[str, tuple[tuple[str, object], ...]]:
             value = ast.literal_eval(text)
         except (ValueError, SyntaxError):
             value = text
-        settings.append((key, value))
+        settings.append((key, _as_tuple(value) if isinstance(defaults[key], tuple) else value))
     return name, tuple(settings)
+
+
+def _as_tuple(value) -> tuple:
+    """A tuple setting from its command-line text: "x_keep" -> ("x_keep",), [a, b] -> (a, b)."""
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,)
 
 
 def _ints(values, name: str) -> list[int]:
@@ -211,7 +221,7 @@ def time_step(config, batch: dict, *, num_devices: int, steps: int, warmup: int)
     step, report = compile_train_step(step_fn, mesh=mesh, abstract_state=setup.abstract, batch=batch_spec(mesh, batch))
     cost = step.cost_analysis()
     cost = (cost[0] if isinstance(cost, (list, tuple)) else cost) or {}
-    state, device_batch, rng = setup.init(), global_batch(mesh, batch), replicated_key(mesh, 0)
+    state, device_batch, rng = setup.init(read_pretrained(config)), global_batch(mesh, batch), replicated_key(mesh, 0)
     times = []
     for i in range(warmup + steps):
         start = time.perf_counter()
@@ -241,7 +251,8 @@ def _environment() -> dict:
 
 
 def benchmark_rows(config, rows: list[Row], *, channels: int, steps: int, warmup: int, peak=None) -> list[dict]:
-    """Times every row; adds MFU, the ratio to the first row and, for SAGE-family rows, `vs_4_plain`."""
+    """Times every row; adds MFU, the ratio to the first row and, for SAGE-family rows, `vs_4_plain` and
+    `flops_vs_4_plain` (step time and FLOPs ÷ 4 × those of the plain xent row of the same shape)."""
     environment = _environment()
     peak = peak_tflops(environment["device_kind"], peak)
     results = []
@@ -276,6 +287,7 @@ def benchmark_rows(config, rows: list[Row], *, channels: int, steps: int, warmup
             ]
             if plain:
                 result["vs_4_plain"] = result["ms_per_step"] / (4 * plain[0]["ms_per_step"])
+                result["flops_vs_4_plain"] = result["flops_per_device"] / (4 * plain[0]["flops_per_device"])
     return results
 
 
@@ -283,23 +295,63 @@ def _same_shape(a: dict, b: dict) -> bool:
     return all(a[key] == b[key] for key in ("model", "batch_size", "dtype", "image_size", "num_devices"))
 
 
-def benchmark_input(config, *, batches: int, channels: int, steps: int, warmup: int) -> dict:
+SYNTHETIC_JPEG_SHAPE = (375, 500)  # (H, W): ImageNet's typical photo
+
+
+def synthetic_jpegs(folder: str, *, count: int, shape=SYNTHETIC_JPEG_SHAPE, seed: int = 0) -> None:
+    """Writes `count` JPEGs of `shape` (smooth colour fields plus noise: about ImageNet's 110 kB a photo) with
+    PNG saliency maps (a centred ellipse) and a train.csv listing them, into `folder`: the data of the encoded input
+    benchmark."""
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    rows, cols = np.mgrid[0:h, 0:w]
+    ellipse = ((rows - h / 2) / (h / 3)) ** 2 + ((cols - w / 2) / (w / 3)) ** 2 < 1
+    os.makedirs(folder, exist_ok=True)
+    Image.fromarray(ellipse.astype(np.uint8) * 255).save(os.path.join(folder, "map.png"))
+    with open(os.path.join(folder, "train.csv"), "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["image", "label", "saliency"])
+        for i in range(count):
+            fields = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+            smooth = np.asarray(Image.fromarray(fields).resize((w, h), Image.BICUBIC), np.float32)
+            pixels = np.clip(smooth + rng.normal(0, 20, smooth.shape), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(os.path.join(folder, f"{i}.jpg"), quality=90)
+            writer.writerow([f"{i}.jpg", i % 2, "map.png"])
+
+
+def benchmark_input(config, *, batches: int, channels: int, steps: int, warmup: int, jpegs: int = 0) -> dict:
     """Images/s of the training loader alone (this process, `config.data.workers` workers) against the step of the
-    config's method on a batch of the loader's shapes: the step is input-bound when the loader is slower."""
+    config's method on a batch of the loader's shapes: the step is input-bound when the loader is slower. `jpegs` > 0
+    reads that many generated JPEGs (`synthetic_jpegs`) as saliency_csv/rgb_encoded, built in a temporary folder and
+    cropped on the host to `data.image_size` (224 if unset), instead of the config's dataset; `steps` 0 times no
+    step."""
+    if jpegs:
+        with tempfile.TemporaryDirectory() as folder:
+            synthetic_jpegs(folder, count=jpegs)
+            config = config.copy_and_resolve_references()
+            size = config.data.get("image_size", 0) or 224
+            config.data.update(name="saliency_csv", builder_config="rgb_encoded", image_size=size, manual_dir=folder)
+            config.data.update(data_dir=os.path.join(folder, "tfds"), validation_fraction=0.0)
+            result = benchmark_input(config, batches=batches, channels=channels, steps=steps, warmup=warmup)
+        h, w = SYNTHETIC_JPEG_SHAPE
+        return {**result, "dataset": f"{result['dataset']} ({jpegs} JPEGs {w}×{h})"}
     data.build(config.data)
     loader = data.train_iter(config)
     first = next(loader)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(batches):
         next(loader)
-    loader_seconds = time.perf_counter() - start
+    loader_seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    workers = config.data.get("workers", 0)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     size = first["image"].shape[1]
     devices = jax.device_count()
-    row = Row(config.method.name, (), config.model.name, config.train.batch_size, config.model.dtype, size, devices)
-    timing = time_step(row_config(config, row), first, num_devices=devices, steps=steps, warmup=warmup)
     loader_rate = batches * config.train.batch_size / loader_seconds
-    step_rate = config.train.batch_size / timing["seconds"]
+    step_rate = None
+    if steps:
+        row = Row(config.method.name, (), config.model.name, config.train.batch_size, config.model.dtype, size, devices)
+        timing = time_step(row_config(config, row), first, num_devices=devices, steps=steps, warmup=warmup)
+        step_rate = config.train.batch_size / timing["seconds"]
     return {
         "mode": "input",
         "dataset": f"{config.data.name}/{config.data.builder_config}",
@@ -307,13 +359,16 @@ def benchmark_input(config, *, batches: int, channels: int, steps: int, warmup: 
         "model": config.model.name,
         "batch_size": config.train.batch_size,
         "image_size": size,
-        "workers": config.data.get("workers", 0),
+        "workers": workers,
         "host_cores": cores,
         "loader_images_per_s": loader_rate,
         "loader_images_per_s_per_core": loader_rate / cores,
+        # images per CPU-second of this process's read threads: a per-core rate that other load on the host does not
+        # dilute (None with worker processes, whose CPU time this process does not see)
+        "loader_images_per_cpu_s": None if workers else batches * config.train.batch_size / cpu_seconds,
         "step_images_per_s": step_rate,
         "num_devices": jax.device_count(),
-        "input_bound": loader_rate < step_rate,
+        "input_bound": None if step_rate is None else loader_rate < step_rate,
         **_environment(),
     }
 
@@ -405,18 +460,19 @@ def step_table(results: list[dict]) -> str:
     """The markdown table of step rows."""
     lines = [
         "| method | model | batch | devices | ms/step (p90) | source img/s | ÷ first | vs 4 plain | compile s "
-        "| GFLOP/device | MFU | temp MiB | all-reduce MiB |",
-        "|---" * 13 + "|",
+        "| GFLOP/device | FLOPs vs 4 plain | MFU | temp MiB | all-reduce MiB |",
+        "|---" * 14 + "|",
     ]
     for r in results:
         mfu = f"{100 * r['mfu']:.1f} %" if r["mfu"] is not None else "—"
         vs_plain = f"{r['vs_4_plain']:.2f}" if "vs_4_plain" in r else "—"
+        flops_vs_plain = f"{r['flops_vs_4_plain']:.2f}" if "flops_vs_4_plain" in r else "—"
         lines.append(
             f"| {r['label']} | {r['model']} ({r['dtype']}) | {r['batch_size']}×{r['image_size']}² | {r['num_devices']} "
             f"| {r['ms_per_step']:.1f} ({r['p90_ms_per_step']:.1f}) | {r['source_images_per_s']:.0f} "
             f"| {r['step_time_ratio']:.2f} | {vs_plain} | {r['compile_seconds']:.1f} "
-            f"| {r['flops_per_device'] / 1e9:.2f} | {mfu} | {r.get('temp_bytes', float('nan')) / 2**20:.1f} "
-            f"| {r['all_reduce_bytes'] / 2**20:.2f} |"
+            f"| {r['flops_per_device'] / 1e9:.2f} | {flops_vs_plain} | {mfu} "
+            f"| {r.get('temp_bytes', float('nan')) / 2**20:.1f} | {r['all_reduce_bytes'] / 2**20:.2f} |"
         )
     return (
         "\n".join(lines) + f"\n\ndevice: {results[0]['device']}, jax {results[0]['jax']}, flax {results[0]['flax']}\n"
@@ -424,15 +480,21 @@ def step_table(results: list[dict]) -> str:
 
 
 def input_table(result: dict) -> str:
-    """The markdown table of an input row."""
+    """The markdown table of an input row ("—" for what was not measured)."""
+    step, bound, per_cpu_s = "—", "—", "—"
+    if result.get("loader_images_per_cpu_s") is not None:
+        per_cpu_s = f"{result['loader_images_per_cpu_s']:.0f}"
+    if result["step_images_per_s"] is not None:
+        step = f"{result['step_images_per_s']:.0f} ({result['method']}, {result['model']})"
+        bound = "yes" if result["input_bound"] else "no"
     return (
-        "| dataset | batch | workers | host cores | loader img/s | per core | step img/s | input-bound |\n"
-        "|---|---|---|---|---|---|---|---|\n"
+        "| dataset | batch | workers | host cores | loader img/s | per core | per CPU-second | step img/s "
+        "| input-bound |\n"
+        "|---|---|---|---|---|---|---|---|---|\n"
         f"| {result['dataset']} | {result['batch_size']}×{result['image_size']}² | {result['workers']} "
         f"| {result['host_cores']} | {result['loader_images_per_s']:.0f} "
-        f"| {result['loader_images_per_s_per_core']:.0f} "
-        f"| {result['step_images_per_s']:.0f} ({result['method']}, {result['model']}) "
-        f"| {'yes' if result['input_bound'] else 'no'} |\n\ndevice: {result['device']}, jax {result['jax']}\n"
+        f"| {result['loader_images_per_s_per_core']:.0f} | {per_cpu_s} | {step} | {bound} "
+        f"|\n\ndevice: {result['device']}, jax {result['jax']}\n"
     )
 
 

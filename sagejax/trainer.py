@@ -15,6 +15,8 @@ import shutil
 import signal
 
 import jax
+import numpy as np
+from jax.experimental import multihost_utils
 
 from sagejax import data, methods
 from sagejax.errors import ConfigError, MissingError, SagejaxError, StorageError, caused_by
@@ -24,6 +26,7 @@ from sagejax.train import checkpoint, watchdog
 from sagejax.train.logger import MetricLogger
 from sagejax.train.mesh import global_batch, make_mesh, mesh_devices, replicated_key
 from sagejax.train.optim import ema_params, make_optimizer
+from sagejax.train.pretrained import read_pretrained
 from sagejax.train.run_config import check_resume
 from sagejax.train.run_info import write_run_info
 from sagejax.train.state import init_state
@@ -45,6 +48,14 @@ class _SigtermFlag:
         del signum, frame
         self.raised = True
 
+    def agreed(self) -> bool:
+        """Whether any process of the run has seen SIGTERM. Every process asks at every step, so all of them save
+        the same step and stop together (a process deciding alone would enter the collective save without its
+        peers)."""
+        if jax.process_count() == 1:
+            return self.raised
+        return bool(np.max(multihost_utils.process_allgather(np.int32(self.raised))))
+
     def restore(self):
         signal.signal(signal.SIGTERM, self._previous)
 
@@ -55,6 +66,7 @@ class _Run:
 
     def __init__(self, config, workdir: str, *, train: bool = True):
         self.config, self.workdir = config, workdir
+        checkpoint.check_local(workdir)
         if config.train.steps < 1:
             raise ConfigError(f"config.train.steps must be >= 1, got {config.train.steps}")
         self.mesh = make_mesh(config.mesh.axes.to_dict(), devices=mesh_devices(config.mesh.get("num_devices", 0)))
@@ -74,6 +86,9 @@ class _Run:
         self.loss_fn = self.method.make_loss(config.method)  # checks the method's settings before anything is built
         self.optimizer = make_optimizer(config.optim, config.train.steps, config.train.batch_size)
         self.setup = init_state(config, self.optimizer, self.mesh)
+        pretrained = None
+        if train and not checkpoint.has_checkpoint(workdir):
+            pretrained = read_pretrained(config)  # config.init: read and matched before anything is written
         self.evaluators = make_evaluators(
             config, graphdef=self.setup.graphdef, mesh=self.mesh, predict=self.method.predict
         )
@@ -96,7 +111,7 @@ class _Run:
             self.manager, self.setup.abstract, data_iterator=self.train_iter
         )
         if self.state is None and train:
-            self.state = self.setup.init()
+            self.state = self.setup.init(pretrained)
 
     def evaluate(self, logger: MetricLogger, step: int, *, only_due: bool = False) -> dict[str, float]:
         """Runs the evaluators (with `only_due`, those whose cadence hits `step`) on the parameters, or on their moving
@@ -211,7 +226,8 @@ def _train(config, workdir: str, sigterm: _SigtermFlag) -> dict[str, float]:
             if pending is not None:
                 finish(*pending, last_saved=last_saved, unverified=unverified)
             pending = (step, metrics)
-            save = sigterm.raised or step % config.train.checkpoint_every_steps == 0 or step == config.train.steps
+            stop = sigterm.agreed()
+            save = stop or step % config.train.checkpoint_every_steps == 0 or step == config.train.steps
             evaluate = step != config.train.steps and any(e.due(step) for e in run.evaluators.values())
             if save or evaluate:
                 finish(*pending, last_saved=last_saved, unverified=unverified)
@@ -222,7 +238,7 @@ def _train(config, workdir: str, sigterm: _SigtermFlag) -> dict[str, float]:
                 watchdog.beat(f"the checkpoint of step {step}")
             if evaluate:
                 run.evaluate(logger, step, only_due=True)
-            if sigterm.raised:
+            if stop:
                 checkpoint.wait(run.manager)
                 print(f"SIGTERM: saved step {step} to {workdir}; stopping", flush=True)
                 return {}
@@ -266,9 +282,8 @@ def _finish_step(
 def evaluate_checkpoint(config, workdir: str, *, write: bool = True) -> dict[str, float]:
     """Eval-only: restores the newest checkpoint in `workdir` and runs every evaluator on it; with `write`, the
     results replace the run's results.json / results.md (tools that add their own evaluations pass False)."""
-    checkpoints = os.path.join(workdir, "checkpoints")
-    if not os.path.isdir(checkpoints) or not any(name.isdigit() for name in os.listdir(checkpoints)):
-        raise MissingError(f"no checkpoint in {checkpoints} to evaluate")
+    if not checkpoint.has_checkpoint(workdir):
+        raise MissingError(f"no checkpoint in {os.path.join(workdir, 'checkpoints')} to evaluate")
     run = _Run(config, workdir, train=False)
     logger = MetricLogger(workdir, total_steps=config.train.steps, tensorboard=False)
     try:

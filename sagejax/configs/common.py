@@ -118,8 +118,21 @@ def data(**fields) -> ml_collections.ConfigDict:
         crop_scale=(0.35, 1.0),  # random-resized crop: area fraction range
         crop_ratio=(3 / 4, 4 / 3),  # random-resized crop: aspect-ratio range
         workers=0,  # training loader: decoding worker processes (encoded images); 0 = threads of this process
+        image_size=0,  # > 0: decode and crop images and maps to this square size on the host (encoded datasets)
+        eval_crop_fraction=0.875,  # image_size > 0: evaluation crops the centre 224/256 of the shorter side
+        normalize="none",  # "imagenet", "inception" or "MEAN/STD": the model's first op, on the device
     )
     return _block(block, fields, "data")
+
+
+def init(**overrides) -> ml_collections.ConfigDict:
+    """`config.init`: start from pretrained weights (sagejax.train.pretrained) instead of a fresh initialisation."""
+    block = dict(
+        path="",  # a sagejax run folder, an exported .safetensors, a timm/torchvision .safetensors/.pth or a .npz
+        format="",  # "" = inferred from the file; else sagejax, timm, torchvision or big_vision
+        skip=(),  # fnmatch patterns of parameters left at their fresh initialisation, e.g. ("head/*",)
+    )
+    return _block(block, overrides, "init")
 
 
 def model(name: str, dtype: str = "float32", **kwargs) -> ml_collections.ConfigDict:

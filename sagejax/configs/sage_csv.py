@@ -4,14 +4,15 @@ The folder MANUAL_DIR holds `train.csv` (and `test.csv`, any `<split>.csv`) with
 `image,label,saliency[,attack_type]`; paths are relative to the CSV; `saliency` may be empty.
   sagejax train --config sage_csv:sage,resnet50 --workdir workdirs/mydata \
       --config.data.manual_dir=/path/to/folder --config.data.num_classes=2
-Variants: a method (xent, xent_aug, cyborg, sage, sage_inverted), a backbone (resnet50 at 224², vit_b16 at 224²
-with cuDNN-friendly average pooling, or resnet18_32 for 32² inputs), `pad=LABEL` to report APCER/BPCER with the
-class named LABEL (a label of the CSV, e.g. `pad=attack` or `pad=1`) as the attack class, `validation=csv` to score
-the folder's validation.csv (for sagejax.tools.sweep) or `validation=0.1` to hold out a seeded, stratified 10 % of
-train.csv as the `validation` split instead. Training uses a joint
-random-resized crop and flip of images and saliency maps (`--config.data.augment=""` turns it off). Each user
-dataset needs its own --config.data.data_dir (the built copy lives there). Time: dominated by the backbone
-(see BENCHMARKS.md).
+Variants: a method (xent, xent_aug, cyborg, sage, sage_inverted, rrr, rrr_inverted), a backbone (resnet50 at 224²,
+vit_b16 at 224² with cuDNN-friendly average pooling, or resnet18_32 for 32² inputs), `pad=LABEL` to report
+APCER/BPCER with the class named LABEL (a label of the CSV, e.g. `pad=attack` or `pad=1`) as the attack class,
+`validation=csv` to score the folder's validation.csv (for sagejax.tools.sweep) or `validation=0.1` to hold out a
+seeded, stratified 10 % of train.csv as the `validation` split instead, `encoded` to store the images (JPEG/PNG as
+given) and maps at full resolution and crop them on the host to the backbone's size (builder config rgb_encoded,
+data.image_size). Training uses a joint random-resized crop and flip of images and saliency maps
+(`--config.data.augment=""` turns it off). Each user dataset needs its own --config.data.data_dir (the built copy
+lives there). Time: dominated by the backbone (see BENCHMARKS.md).
 """
 
 import ml_collections
@@ -19,31 +20,37 @@ import ml_collections
 from sagejax.configs import common, sage_decoy
 from sagejax.errors import ConfigError
 
+# backbone → (model name, options, input size)
 BACKBONES = {
-    "resnet50": ("resnet50", {"stem": "imagenet"}, "rgb_224"),
-    "vit_b16": ("vit_b16", {"image_size": 224, "pool": "gap"}, "rgb_224"),
-    "resnet18_32": ("resnet18", {"stem": "small"}, "rgb_32"),
+    "resnet50": ("resnet50", {"stem": "imagenet"}, 224),
+    "vit_b16": ("vit_b16", {"image_size": 224, "pool": "gap"}, 224),
+    "resnet18_32": ("resnet18", {"stem": "small"}, 32),
 }
 
 
 def get_config(arg: str | None = None):
-    """Variants, comma separated: a method, a backbone, optional `pad=LABEL`, `validation=csv|FRACTION`."""
+    """Variants, comma separated: a method, a backbone, optional `pad=LABEL`, `validation=csv|FRACTION`, `encoded`."""
     arg = common.parse_arg(
-        arg, choices={"method": sage_decoy.METHODS, "backbone": tuple(BACKBONES)}, pad="", validation=""
+        arg,
+        choices={"method": sage_decoy.METHODS, "backbone": tuple(BACKBONES)},
+        pad="",
+        validation="",
+        encoded=False,
     )
     config = sage_decoy.get_config(f"{arg.method},defaults")  # the methods' DEFAULTS, not Decoy MNIST's choice
-    name, kwargs, builder_config = BACKBONES[arg.backbone]
+    name, kwargs, size = BACKBONES[arg.backbone]
     config.data = common.data(
         name="saliency_csv",
-        builder_config=builder_config,
+        builder_config="rgb_encoded" if arg.encoded else f"rgb_{size}",
         data_dir="~/tensorflow_datasets/sagejax_csv",
         num_classes=2,
         augment="crop_flip",
+        image_size=size if arg.encoded else 0,
     )
     config.model = common.model(name, dtype="bfloat16", **kwargs)
     if "blur_sigma" in config.method:  # the methods that build saliency views
-        config.method.blur_sigma = 4.0 if builder_config == "rgb_224" else 2.0
-        config.method.blur_kernel_size = 25 if builder_config == "rgb_224" else 13
+        config.method.blur_sigma = 4.0 if size == 224 else 2.0
+        config.method.blur_kernel_size = 25 if size == 224 else 13
     config.optim = common.optim(name="sgd", lr=0.05, weight_decay=5e-5, warmup_steps=200)
     config.train = common.train(steps=5000, batch_size=128, log_every_steps=100, checkpoint_every_steps=1000)
     config.evals = ml_collections.ConfigDict()

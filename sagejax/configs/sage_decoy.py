@@ -2,11 +2,11 @@ r"""SAGE and its baselines on Decoy MNIST (real digits with a class-coded decoy)
 
 Run (default = SAGE, ResNet-18 of width 16 with the ImageNet stem, gray-swatch decoy):
   sagejax train --config sage_decoy --workdir workdirs/sage_decoy
-Variants: `:xent`, `:xent_aug`, `:cyborg`, `:sage`, `:sage_inverted`; add `,texture` for the
-high-frequency decoy, `,none` for the same digits without any decoy (the clean-data reference), `,small_stem`
-for the 32×32-stem ResNet-18 (about 4× slower on CPU) and `,vit` for ViT-tiny, e.g.
-`--config sage_decoy:xent,texture`. SAGE (and `sage_inverted`) use the weights CHOSEN_SAGE chosen on
-texture validation; `,defaults` gives the method's DEFAULTS (w_js = w_tri = 1) instead.
+Variants: `:xent`, `:xent_aug`, `:cyborg`, `:sage`, `:sage_inverted`, `:rrr` (Ross et al.'s input-gradient penalty
+outside the salient region), `:rrr_inverted`; add `,texture` for the high-frequency decoy, `,none` for the same
+digits without any decoy (the clean-data reference), `,small_stem` for the 32×32-stem ResNet-18 (about 4× slower on
+CPU) and `,vit` for ViT-tiny, e.g. `--config sage_decoy:xent,texture`. SAGE (and `sage_inverted`) use the weights
+CHOSEN_SAGE chosen on texture validation; `,defaults` gives the method's DEFAULTS (w_js = w_tri = 1) instead.
 `,teacher_maps` trains on a saliency teacher's maps instead of the built-in ones: train the teacher on 500
 annotated images and label the train split first (README, "Teacher maps for SAGE"):
   sagejax train --config teacher_unet:decoy --workdir workdirs/teacher_decoy
@@ -21,7 +21,7 @@ import ml_collections
 
 from sagejax.configs import common
 
-METHODS = ("sage", "xent", "xent_aug", "cyborg", "sage_inverted")
+METHODS = ("sage", "xent", "xent_aug", "cyborg", "sage_inverted", "rrr", "rrr_inverted")
 TEACHER_LABELS = "workdirs/labels/decoy_{family}"  # where `teacher_maps` reads the teacher-labeled train split
 # SAGE's weights chosen on the texture family's `validation` split (README, "Settings chosen on validation"):
 # the JS and triplet weights of the method's DEFAULTS (1, 1) are too weak here. `defaults` restores DEFAULTS.
@@ -47,8 +47,8 @@ def get_config(arg: str | None = None):
         config.model = common.model("vit_tiny")
     else:
         config.model = common.model("resnet18", stem="small" if arg.small_stem else "imagenet", width=16)
-    if arg.method == "sage_inverted":  # the sanity check: the same loss on s -> 1 - s
-        config.method = common.method("sage", invert_saliency=True)
+    if arg.method.endswith("_inverted"):  # the sanity check: the same loss on s -> 1 - s
+        config.method = common.method(arg.method.removesuffix("_inverted"), invert_saliency=True)
     else:
         config.method = common.method(arg.method)
     if config.method.name == "sage" and not arg.defaults:
@@ -62,6 +62,7 @@ def get_config(arg: str | None = None):
     )
     config.evals.classification = common.evaluator("classification", splits=("test", "test_clean"), every_steps=0)
     config.mesh = common.mesh()
+    config.init = common.init()
     if arg.teacher_maps:
         config.data.train_dir = TEACHER_LABELS.format(family=arg.family)
         config.data.saliency_feature = "teacher_saliency"

@@ -74,6 +74,7 @@ def get_config(arg: str | None = None):
             "retrieval", splits=("validation",), batch_size=250, query_corruptions=("gaussian_noise/3", "contrast/3")
         )
     config.mesh = common.mesh()
+    config.init = common.init()
     if arg.smoke:
         common.smoke(config)
         config.model.student.update(projection_hidden=16, projection_dim=8)

@@ -29,6 +29,7 @@ def get_config(arg: str | None = None):
         config.evals.saliency[eval_key] = config.method.get_ref(method_key)  # scored on the maps it learns
     config.evals.saliency.fixation_threshold = config.method.get_ref("fixation_threshold")
     config.mesh = common.mesh()
+    config.init = common.init()
     if arg.decoy:
         config.data.name = "decoy_mnist"
         config.data.builder_config = "texture_32_rgb"

@@ -2,7 +2,7 @@
 
 from sagejax.data.decoy_mnist import DecoyMnist, DecoyMnistConfig
 from sagejax.data.device import UNIT_SCALED, make_train_transform, to_model_inputs
-from sagejax.data.iterators import build, dataset_config, eval_iter, train_iter
+from sagejax.data.iterators import build, dataset_config, eval_iter, image_shape, train_iter
 from sagejax.data.mnist_attention import MnistAttention, MnistAttentionConfig
 from sagejax.data.pipeline import BUILDERS, TFDS_DIR, build_dataset, get_builder, make_loader
 from sagejax.data.salicon import Salicon
@@ -27,6 +27,7 @@ __all__ = [
     "dataset_config",
     "eval_iter",
     "get_builder",
+    "image_shape",
     "make_loader",
     "make_train_transform",
     "to_model_inputs",

@@ -26,10 +26,13 @@ def to_model_inputs(batch: dict) -> dict:
 
 def make_train_transform(data_config):
     """`transform(batch, rng) -> batch` of the training step: the cast, then `data_config.augment` ("" = none,
-    "crop_flip" = random-resized crop with `crop_scale` / `crop_ratio` plus a horizontal flip, "flip" = flip only)."""
+    "crop_flip" = random-resized crop with `crop_scale` / `crop_ratio` plus a horizontal flip, "flip" = flip only).
+    With `data_config.image_size` > 0 the loader has already cropped and flipped on the host: the cast only."""
     kind = data_config.get("augment", "")
     if kind not in AUGMENTATIONS:
         raise ConfigError(f"unknown data.augment {kind!r}; choose from {list(AUGMENTATIONS)}")
+    if data_config.get("image_size", 0):
+        kind = ""
     if kind == "crop_flip":
         crop = dict(scale=tuple(data_config.crop_scale), ratio=tuple(data_config.crop_ratio))
     else:

@@ -1,10 +1,15 @@
 """Image files read faithfully: 8-bit images as stored, 16- and 32-bit grayscale rescaled by their bit depth
-(Pillow's own conversion to RGB or L clips them to white), then bilinearly resized to the stored size."""
+(Pillow's own conversion to RGB or L clips them to white), then bilinearly resized to the stored size, or kept
+encoded at full resolution."""
+
+import io
+import pathlib
 
 import numpy as np
 from PIL import Image
 
 WIDE_GRAY_MAX = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I": 2**32 - 1}
+KEPT_FORMATS = ("JPEG", "PNG")  # stored as the file's own bytes when already of the wanted mode
 
 
 def _to_8bit(im: Image.Image) -> Image.Image:
@@ -25,3 +30,26 @@ def read_image(path, *, shape: tuple[int, int], channels: int) -> tuple[np.ndarr
         converted = _to_8bit(im).convert("RGB" if channels == 3 else "L")
         image = np.asarray(converted.resize(shape[::-1], Image.BILINEAR), dtype=np.uint8)
     return image.reshape(*shape, channels), source
+
+
+def png_bytes(pixels) -> bytes:
+    """A uint8 (H, W[, C]) array or a pillow image as PNG bytes (lossless)."""
+    image = pixels if isinstance(pixels, Image.Image) else Image.fromarray(np.asarray(pixels))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def encode_image(path, *, channels: int) -> tuple[bytes, tuple[int, int]]:
+    """The image file at full resolution as encoded bytes, and its (H0, W0): the file's own bytes when it is a JPEG
+    or PNG of the wanted mode (RGB or L), else its pixels as read above, re-encoded as PNG.
+
+    Decodes the whole file once, so a truncated or corrupt one raises what Pillow raises; callers name the file.
+    """
+    data = pathlib.Path(path).read_bytes()
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        mode = "RGB" if channels == 3 else "L"
+        if im.format in KEPT_FORMATS and im.mode == mode:
+            return data, (im.height, im.width)
+        return png_bytes(_to_8bit(im).convert(mode)), (im.height, im.width)

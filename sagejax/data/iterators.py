@@ -8,6 +8,7 @@ import os
 import ml_collections
 
 from sagejax.data import saliency_csv
+from sagejax.data.host_ops import HostCrop
 from sagejax.data.pipeline import TFDS_DIR, build_dataset, make_loader
 from sagejax.errors import ConfigError
 
@@ -44,6 +45,30 @@ def _dataset_source(data_config) -> dict:
     return _source(data_config.name, builder_config, data_config.data_dir)
 
 
+def host_crop(data_config, *, train: bool) -> HostCrop | None:
+    """The host-side decode and crop to `data.image_size`² (None when 0: batches as stored): in training as
+    `data.augment` asks (with `crop_scale` / `crop_ratio`), in evaluation the centre `eval_crop_fraction` of the
+    shorter side."""
+    size = data_config.get("image_size", 0)
+    if not size:
+        return None
+    return HostCrop(
+        size=size,
+        train=train,
+        augment=data_config.get("augment", ""),
+        scale=tuple(data_config.crop_scale),
+        ratio=tuple(data_config.crop_ratio),
+        eval_fraction=data_config.get("eval_crop_fraction", 0.875),
+    )
+
+
+def image_shape(builder, data_config) -> tuple:
+    """(H, W, C) of the images the loaders deliver: image_size² when they crop on the host, else as stored."""
+    stored = tuple(builder.info.features["image"].shape)
+    size = data_config.get("image_size", 0)
+    return (size, size, stored[-1]) if size else stored
+
+
 def build(data_config):
     """Prepares the dataset of `data_config` (name, builder_config, data_dir, manual_dir) if needed; its builder."""
     source = _dataset_source(data_config)
@@ -55,7 +80,7 @@ def train_iter(config, **process):
     `data.train_dir` when set (e.g. a split labeled by sagejax.tools.label); `data.saliency_feature` is delivered as the
     batch's "saliency"; `data.train_exclude_attack_types` are left out; the maps of `data.unannotated_splits`
     (parts of a joined `train_split` such as "train+unlabeled") read as zeros; `data.workers` worker processes
-    decode. `process` = process_index/count."""
+    decode; `data.image_size` > 0 crops on the host (`host_crop`). `process` = process_index/count."""
     data = config.data
     source = _source(TFDS_DIR, None, data.train_dir) if data.get("train_dir") else _dataset_source(data)
     feature = data.get("saliency_feature", "saliency")
@@ -71,16 +96,19 @@ def train_iter(config, **process):
         numeric_only=True,
         unannotated_splits=tuple(data.get("unannotated_splits", ())),
         workers=data.get("workers", 0),
+        crop=host_crop(data, train=True),
         **process,
     )
 
 
 def eval_iter(config, name: str, split: str, **process):
     """One pass over `split` for the evaluator `config.evals[name]`: its batch size, its data overrides and its
-    `attack_types` (bona fide + only those; () = all), padded to whole batches (`valid` marks real examples)."""
+    `attack_types` (bona fide + only those; () = all), padded to whole batches (`valid` marks real examples); with
+    `data.image_size` > 0, each image and map is the centre crop of `host_crop`."""
     evaluator = config.evals[name]
+    data = dataset_config(config, name)
     return make_loader(
-        **_dataset_source(dataset_config(config, name)),
+        **_dataset_source(data),
         split=split,
         batch_size=evaluator.batch_size,
         seed=config.seed,
@@ -89,5 +117,6 @@ def eval_iter(config, name: str, split: str, **process):
         pad_remainder=True,
         only_attack_types=tuple(evaluator.get("attack_types", ())) or None,
         numeric_only=True,
+        crop=host_crop(data, train=False),
         **process,
     )

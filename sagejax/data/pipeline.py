@@ -1,6 +1,7 @@
 """Builder registry, offline building, and grain loaders (the Dataset API over tfds array_record data sources):
 seeded shuffle reseeded every epoch, repeat, global batches of which each JAX process reads its own rows (the
-same batches for any process count), optional decoding worker processes, a checkpointable position."""
+same batches for any process count), optional host-side decode and crop of encoded or variable-size images
+(`host_ops`), optional decoding worker processes, a checkpointable position."""
 
 import os
 
@@ -10,7 +11,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import flags
 
-from sagejax.data import sources
+from sagejax.data import host_ops, sources
 from sagejax.data.decoy_mnist import DecoyMnist
 from sagejax.data.mnist_attention import MnistAttention
 from sagejax.data.offline import OfflineBuilder
@@ -108,34 +109,62 @@ def attack_type_indices(source, builder, *, exclude=(), only=None) -> list[int] 
     ]
 
 
+def _is_spatial(feature) -> bool:
+    """An image or a map: a `tfds.features.Image`, or an array feature of a fixed shape of 2 or more dimensions."""
+    shape = getattr(feature, "shape", None)
+    fixed = isinstance(shape, tuple) and len(shape) >= 2 and None not in shape
+    return isinstance(feature, tfds.features.Image) or fixed
+
+
 class _ProcessRows:
-    """Position in this process's stream → position in the global stream: rows [index·local_batch,
+    """Position in this process's stream → (position in the global stream, its record): rows [index·local_batch,
     (index+1)·local_batch) of every global batch of count·local_batch."""
 
     def __init__(self, order, *, index: int, count: int, local_batch: int):
         self._order, self._index, self._count, self._local = order, index, count, local_batch
 
-    def __call__(self, position: int) -> int:
+    def __call__(self, position: int) -> tuple[int, int]:
         batch, row = divmod(position, self._local)
-        return self._order[(batch * self._count + self._index) * self._local + row]
+        global_position = (batch * self._count + self._index) * self._local + row
+        return global_position, self._order[global_position]
 
 
 class _HostRecord:
     """Index → one record as host arrays: integers int32 except uint8 (images and maps stay uint8 until the
     device casts them), text dropped with `numeric_only` (it cannot go to a device), optional renames; with
     `padded`, the indices past the selection are valid=False copies of record 0, so an evaluation sees every
-    example."""
+    example. With `crop`, the image and the maps `crop_keys` are first decoded and cropped on the host
+    (`host_ops.HostCrop`), drawing from a generator seeded by (seed, position in the global stream): the same crops
+    for any process or worker count, and again after a resume."""
 
-    def __init__(self, source, indices, *, padded: bool, rename: dict[str, str], numeric_only: bool, unannotated=()):
+    def __init__(
+        self,
+        source,
+        indices,
+        *,
+        padded: bool,
+        rename: dict[str, str],
+        numeric_only: bool,
+        unannotated=(),
+        crop: host_ops.HostCrop | None = None,
+        crop_keys=(),
+        channels: int = 3,
+        seed: int = 0,
+    ):
         self._source, self._indices, self._padded, self._rename = source, indices, padded, rename
         self._numeric_only, self._unannotated = numeric_only, tuple(unannotated)
+        self._crop, self._crop_keys, self._channels, self._seed = crop, tuple(crop_keys), channels, seed
         self._count = len(indices) if indices is not None else len(source)
 
-    def __call__(self, index: int) -> dict:
+    def __call__(self, item: tuple[int, int]) -> dict:
+        global_position, index = item
         valid = index < self._count
         position = index if valid else 0
         source_index = self._indices[position] if self._indices is not None else position
         record = self._source[source_index]
+        if self._crop is not None:
+            rng = np.random.default_rng([self._seed, global_position])
+            record = self._crop(record, rng, keys=self._crop_keys, channels=self._channels)
         blank = any(start <= source_index < stop for start, stop in self._unannotated)
         out = {}
         for key, value in record.items():
@@ -178,6 +207,7 @@ def make_loader(
     unannotated_splits=(),
     read_threads: int = 2,
     workers: int = 0,
+    crop: host_ops.HostCrop | None = None,
 ) -> grain.DatasetIterator:
     """This process's iterator over a built split, batches of batch_size // process_count examples as numpy
     dicts (images and maps uint8 as stored, other integers int32, "valid" bool when padded); its get/set_state
@@ -186,7 +216,10 @@ def make_loader(
     (for batches that go to the devices). `split` may join splits ("train+unlabeled"); the maps (every feature of
     2 or more dimensions but the image) of records from `unannotated_splits` read as zeros, i.e. "no map" (for
     co-training on a few annotated examples among many). `workers` > 0 reads and decodes in that many worker
-    processes (worth it where decoding is the cost: encoded images) instead of this process's `read_threads`."""
+    processes (worth it where decoding is the cost: encoded images) instead of this process's `read_threads`.
+    `crop` decodes the image and every map (each `tfds.features.Image` or fixed-shape array feature of 2 or more
+    dimensions) on the host and cuts them to one size, so encoded, variable-size images batch; without it such
+    images are refused."""
     builder = get_builder(name, data_dir=data_dir, config=config)
     # A "tfds_dir" folder is checked by get_builder: is_prepared() also wants a version-named folder. Catalogue
     # datasets are checked when their data source opens (so tfds.testing.mock_data can stand in for them).
@@ -215,10 +248,19 @@ def make_loader(
     if workers < 0:
         raise DataError(f"workers must be >= 0 (0 = read in this process's threads), got {workers}")
 
+    features = builder.info.features
+    spatial = [key for key, feature in features.items() if _is_spatial(feature)]
+    encoded = {key: tfds.decode.SkipDecoding() for key in spatial if isinstance(features[key], tfds.features.Image)}
     try:
-        source = builder.as_data_source(split=split)
+        source = builder.as_data_source(split=split, decoders=encoded if crop is not None and encoded else None)
     except (AssertionError, FileNotFoundError, KeyError) as error:  # what tfds raises for an unprepared dataset
         raise MissingError(f"dataset {builder.info.full_name} is not built under {data_dir}: {error}") from error
+    variable = [key for key in spatial if None in features[key].shape]
+    if variable and crop is None:
+        raise DataError(
+            f"{builder.info.full_name}: {variable[0]!r} has images of varying sizes {features[variable[0]].shape}; "
+            "set config.data.image_size (e.g. 224) to decode and crop them on the host"
+        )
     unannotated, start = [], 0  # index ranges of the joined splits whose maps read as zeros
     for part in parts:
         stop = start + (len(builder.as_data_source(split=part)) if len(parts) > 1 else len(source))
@@ -249,6 +291,10 @@ def make_loader(
                 rename=dict(rename or {}),
                 numeric_only=numeric_only,
                 unannotated=unannotated,
+                crop=crop,
+                crop_keys=[key for key in spatial if key != "image"],
+                channels=features["image"].shape[-1] if "image" in spatial else 3,
+                seed=seed,
             )
         )
         .batch(local_batch, drop_remainder=True)

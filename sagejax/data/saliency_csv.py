@@ -1,5 +1,7 @@
 """User data with human saliency as a TFDS builder: every `<split>.csv` (image,label,saliency[,attack_type])
-becomes a split, and all rows are decoded and checked before anything is written."""
+becomes a split, and all rows are decoded and checked before anything is written. Images and maps are stored as
+pixels resized to one size (`rgb_224`, ...), or encoded at the image's full resolution (`rgb_encoded`, cropped by
+the loader on the host: `config.data.image_size`)."""
 
 import csv
 import dataclasses
@@ -14,7 +16,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from sagejax.data import sources
-from sagejax.data.image_files import WIDE_GRAY_MAX, read_image
+from sagejax.data.image_files import WIDE_GRAY_MAX, encode_image, png_bytes, read_image
 from sagejax.data.offline import OfflineBuilder
 from sagejax.errors import DataError, DataWarning
 
@@ -25,10 +27,11 @@ ASPECT_TOLERANCE = 0.02  # relative aspect-ratio difference between a map and it
 
 @dataclasses.dataclass(eq=False, kw_only=True)
 class SaliencyCsvConfig(tfds.core.BuilderConfig):
-    """Output size (int, or (H, W)), channels (1 | 3), CSV folder (else manual_dir), fixed label names, and the
-    fraction of train.csv held out as the `validation` split when there is no validation.csv (0 = none)."""
+    """Output size (int, or (H, W); None = encoded bytes at full resolution), channels (1 | 3), CSV folder (else
+    manual_dir), fixed label names, and the fraction of train.csv held out as the `validation` split when there is no
+    validation.csv (0 = none)."""
 
-    size: int | tuple[int, int] = 224
+    size: int | tuple[int, int] | None = 224
     channels: int = 3
     csv_dir: str | None = None
     label_names: tuple[str, ...] | None = None
@@ -40,12 +43,19 @@ class SaliencyCsvConfig(tfds.core.BuilderConfig):
             raise DataError(f"channels must be 1 or 3, got {self.channels!r}")
         if not 0 <= self.validation_fraction < 1:
             raise DataError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}")
-        if min(self.shape) <= 0:
+        if not self.encoded and min(self.shape) <= 0:
             raise DataError(f"size must be positive, got {self.size!r}")
 
     @property
-    def shape(self) -> tuple[int, int]:
-        """(H, W) of the stored images and maps."""
+    def encoded(self) -> bool:
+        """Whether images (JPEG/PNG as given) and maps (PNG) are stored encoded, each at its image's resolution."""
+        return self.size is None
+
+    @property
+    def shape(self) -> tuple[int, int] | None:
+        """(H, W) of the stored images and maps; None when encoded (each its own)."""
+        if self.encoded:
+            return None
         return (self.size, self.size) if isinstance(self.size, int) else tuple(self.size)
 
 
@@ -188,6 +198,17 @@ def _read_map(path: pathlib.Path, where: str) -> np.ndarray:
         return np.asarray(im.convert("L"), dtype=np.float32) / 255
 
 
+def load_encoded(row: CsvRow, *, channels: int) -> tuple[bytes, tuple[int, int]]:
+    """The row's image file as encoded bytes at full resolution (see `image_files.encode_image`) and its (H0, W0);
+    the whole file is decoded once here, so a corrupt or truncated file stops the build naming the row."""
+    if not row.image.is_file():
+        raise DataError(f"{row.where}: image file not found: {row.image}")
+    try:
+        return encode_image(row.image, channels=channels)
+    except Exception as e:  # PIL raises many types for corrupt files; all mean "unreadable".
+        raise DataError(f"{row.where}: cannot read image {row.image}: {e}") from e
+
+
 def load_saliency(row: CsvRow, *, shape: tuple[int, int], source: tuple[int, int] | None = None) -> np.ndarray:
     """The row's map as uint8 (H, W) = round(255·map), bilinearly resized; zeros if the row has none.
 
@@ -230,9 +251,12 @@ def load_saliency(row: CsvRow, *, shape: tuple[int, int], source: tuple[int, int
     return np.clip(np.round(resized * 255), 0, 255).astype(np.uint8)
 
 
-def _config(channels: int, size: int) -> SaliencyCsvConfig:
-    """A predefined config named `<rgb|gray>_<size>`."""
+def _config(channels: int, size: int | None) -> SaliencyCsvConfig:
+    """A predefined config named `<rgb|gray>_<size>`, or `<rgb|gray>_encoded` for size None."""
     kind = "rgb" if channels == 3 else "gray"
+    if size is None:
+        description = f"{kind}, encoded at full resolution (image as JPEG/PNG, map as PNG)"
+        return SaliencyCsvConfig(name=f"{kind}_encoded", description=description, size=None, channels=channels)
     return SaliencyCsvConfig(name=f"{kind}_{size}", description=f"{size}x{size} {kind}", size=size, channels=channels)
 
 
@@ -243,7 +267,7 @@ class SaliencyCsv(OfflineBuilder):
     RELEASE_NOTES = {"1.0.0": "CSV layout image,label,saliency[,attack_type]."}
     # A build lives at data_dir/saliency_csv/<config name>/: give each user dataset its own data_dir
     # or config name, or build_dataset finds the earlier build and does not rebuild.
-    BUILDER_CONFIGS = [_config(c, s) for s in (224, 32) for c in (3, 1)]
+    BUILDER_CONFIGS = [_config(c, s) for s in (224, 32, None) for c in (3, 1)]
     DEFAULT_CONFIG_NAME = "rgb_224"
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         "Put `train.csv` (required) and any other `<split>.csv` in manual_dir (or set the config's "
@@ -253,16 +277,25 @@ class SaliencyCsv(OfflineBuilder):
 
     def _info(self) -> tfds.core.DatasetInfo:
         cfg = self.builder_config
-        h, w = cfg.shape
+        if cfg.encoded:
+            image = tfds.features.Image(shape=(None, None, cfg.channels), doc="the file's JPEG/PNG bytes, else PNG")
+            saliency = tfds.features.Image(
+                shape=(None, None, 1),
+                encoding_format="png",
+                doc="round(255·map) at the image's resolution; 1x1 zero if has_saliency is False",
+            )
+        else:
+            image = tfds.features.Tensor(shape=(*cfg.shape, cfg.channels), dtype=np.uint8)
+            saliency = tfds.features.Tensor(
+                shape=cfg.shape, dtype=np.uint8, doc="round(255·map); zeros if has_saliency is False"
+            )
         return tfds.core.DatasetInfo(
             builder=self,
             description="Images with labels and human saliency maps, read from CSV files.",
             features=tfds.features.FeaturesDict(
                 {
-                    "image": tfds.features.Tensor(shape=(h, w, cfg.channels), dtype=np.uint8),
-                    "saliency": tfds.features.Tensor(
-                        shape=(h, w), dtype=np.uint8, doc="round(255·map); zeros if has_saliency is False"
-                    ),
+                    "image": image,
+                    "saliency": saliency,
                     "has_saliency": tfds.features.Scalar(dtype=np.bool_),
                     "label": tfds.features.ClassLabel(names=cfg.label_names),
                     "attack_type": tfds.features.ClassLabel(
@@ -346,10 +379,10 @@ class SaliencyCsv(OfflineBuilder):
         rows = list(rows)
         with_maps = empty = 0
         for row in rows:
-            example = self._example(row)
+            example, mass = self._example(row)
             if row.saliency is not None:
                 with_maps += 1
-                empty += not example["saliency"].any()
+                empty += not mass
             yield row.line, example
         if with_maps and empty == with_maps:
             where = rows[0].where.rsplit(" row", 1)[0]
@@ -359,13 +392,21 @@ class SaliencyCsv(OfflineBuilder):
                 DataWarning,
             )
 
-    def _example(self, row: CsvRow) -> dict:
+    def _example(self, row: CsvRow) -> tuple[dict, bool]:
+        """The row's example, and whether its map has any mass."""
         cfg = self.builder_config
-        image, source = load_image(row, shape=cfg.shape, channels=cfg.channels)
-        return {
+        if cfg.encoded:
+            image, source = load_encoded(row, channels=cfg.channels)
+            saliency = load_saliency(row, shape=source if row.saliency is not None else (1, 1), source=source)
+            stored = png_bytes(saliency)
+        else:
+            image, source = load_image(row, shape=cfg.shape, channels=cfg.channels)
+            saliency = stored = load_saliency(row, shape=cfg.shape, source=source)
+        example = {
             "image": image,
-            "saliency": load_saliency(row, shape=cfg.shape, source=source),
+            "saliency": stored,
             "has_saliency": row.saliency is not None,
             "label": row.label,
             "attack_type": row.attack_type,
         }
+        return example, bool(saliency.any())

@@ -137,7 +137,17 @@ def method_names() -> list[str]:
 
 
 def _register_builtin() -> None:
-    from sagejax.methods import cyborg, sage, saliency_views, simclr, student_attention, supervised, teacher, xent
+    from sagejax.methods import (
+        cyborg,
+        rrr,
+        sage,
+        saliency_views,
+        simclr,
+        student_attention,
+        supervised,
+        teacher,
+        xent,
+    )
 
     register("xent", xent.make_loss, defaults=xent.DEFAULTS)
     register(
@@ -148,6 +158,7 @@ def _register_builtin() -> None:
         check_config=saliency_views.check_view_config,
     )
     register("cyborg", cyborg.make_loss, defaults=cyborg.DEFAULTS, check_config=cyborg.check_config)
+    register("rrr", rrr.make_loss, defaults=rrr.DEFAULTS, check_batch=rrr.check_batch, check_config=rrr.check_config)
     register("sage", sage.make_loss, defaults=sage.DEFAULTS, train_panels=sage.panels, check_config=sage.check_config)
     for name, make, defaults, check in (
         ("simclr", simclr.make_loss, simclr.DEFAULTS, simclr.check_config),

@@ -2,13 +2,18 @@
 
 One forward pass over the stacked views [x, x', x~, x~'] (DESIGN §1.1); the views are built
 on the device from the batch's saliency maps. Only the first `view_fraction` of the batch
-gets saliency views; the cross-entropy always sees the whole batch.
+gets saliency views; the cross-entropy always sees the whole batch. With `stop_gradient_targets`
+the target views that need no gradient (x', and x unless it has a cross-entropy term) run in a
+separate forward-only pass instead (`forward_views`), which removes their backward work.
 """
 
 from __future__ import annotations
 
+import itertools
+
 import jax
 import jax.numpy as jnp
+from flax import nnx
 
 from sagejax import losses, models
 from sagejax.errors import ConfigError
@@ -26,7 +31,9 @@ DEFAULTS = dict(
     batch_hard=False,  # hardest negative of the batch instead of z~'_i
     view_fraction=1.0,  # fraction of the batch that gets saliency views
     ce_views=("x",),  # views that get cross-entropy: x, x_blur, x_keep, x_degrade
-    stop_gradient_targets=False,  # treat y, y' and z as fixed targets
+    # Treat y, y' and z as fixed targets, and so run x' (and x unless in ce_views) forward-only (forward_views): one
+    # switch, since a fixed target needs no backward pass; loss and gradient are unchanged without BatchNorm.
+    stop_gradient_targets=False,
     hook="",  # "" = pooled penultimate features; else a tap name (models.available_taps)
     **SALIENCY_VIEW_DEFAULTS,
 )
@@ -40,19 +47,47 @@ def num_view_examples(batch_size: int, view_fraction: float) -> int:
     return max(1, round(batch_size * view_fraction)) if view_fraction > 0 else 0
 
 
+def gradient_views(config) -> tuple[str, ...]:
+    """The views whose outputs get a gradient: all four, or with `stop_gradient_targets` only x~, x~' and the views
+    with a cross-entropy term (x with the default `ce_views`: its logits also give the stopped target y)."""
+    if not config.stop_gradient_targets:
+        return VIEW_NAMES
+    return tuple(name for name in VIEW_NAMES if name in ("x_keep", "x_degrade") or name in config.ce_views)
+
+
+def frozen_copy(model):
+    """A copy of `model` with `stop_gradient`-ed parameters: a pass through it does no backward work. In train mode
+    its BatchNorm normalises with the batch statistics of the views it sees, and the running statistics it updates
+    are the copy's and are dropped: the model's running statistics come from the gradient pass alone."""
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    return nnx.merge(graphdef, jax.lax.stop_gradient(params), rest, copy=True)
+
+
+def forward_stacked(model, views: dict, *, hook=None) -> dict:
+    """Runs `model` once over `views` (name -> images) stacked on the batch axis; returns each view's outputs."""
+    out = models.forward(model, jnp.concatenate(list(views.values()), axis=0), hook=hook)
+    starts = itertools.accumulate((view.shape[0] for view in views.values()), initial=0)
+    return {
+        name: {key: value[start : start + view.shape[0]] for key, value in out.items()}
+        for (name, view), start in zip(views.items(), starts)
+    }
+
+
 def forward_views(model, batch, rng, config):
-    """Runs the model once over [x (whole batch), x', x~, x~' (first n)]; returns per-view outputs."""
+    """Per-view outputs of x (whole batch), x', x~, x~' (first n): one pass over the four views stacked, or, with
+    `stop_gradient_targets`, one over `gradient_views` and a forward-only pass of `frozen_copy` over the rest (their
+    own BatchNorm batch statistics: on a model without BatchNorm the outputs are those of the single pass)."""
     images, saliency = batch["image"], batch["saliency"]
     n = num_view_examples(images.shape[0], config.view_fraction)
-    views = config_views(config, images=images[:n], saliency=saliency[:n], rng=rng)
-    stacked = jnp.concatenate([images] + [views[name] for name in VIEW_NAMES[1:]], axis=0)
-    out = models.forward(model, stacked, hook=config.hook or None)
-    sizes = [images.shape[0], n, n, n]
-    offsets = [0, sizes[0], sizes[0] + n, sizes[0] + 2 * n]
-    return {
-        name: {key: value[start : start + size] for key, value in out.items()}
-        for name, start, size in zip(VIEW_NAMES, offsets, sizes)
-    }, n
+    built = config_views(config, images=images[:n], saliency=saliency[:n], rng=rng)
+    views = {"x": images, **{name: built[name] for name in VIEW_NAMES[1:]}}
+    trained = gradient_views(config)
+    hook = config.hook or None
+    out = forward_stacked(model, {name: views[name] for name in trained}, hook=hook)
+    targets = {name: view for name, view in views.items() if name not in trained}
+    if targets:
+        out.update(forward_stacked(frozen_copy(model), targets, hook=hook))
+    return {name: out[name] for name in VIEW_NAMES}, n
 
 
 def triplet_term(config, out, *, anchor, reduction="mean"):

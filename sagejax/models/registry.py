@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from sagejax.errors import ConfigError
+from sagejax.models import normalize
 from sagejax.models.resnet import ResNet
 from sagejax.models.student import Student
 from sagejax.models.unet import UNet
@@ -91,10 +92,20 @@ def create_model(name, *, num_classes, rngs, dtype=jnp.float32, param_dtype=jnp.
     )
 
 
+def _set_input_stats(model, stats, name):
+    """Makes `model` normalise its inputs with `stats` (config.data.normalize); models without `input_stats` refuse."""
+    if stats is None:
+        return
+    if not hasattr(type(model), "input_stats"):
+        raise ConfigError(f"model {name!r} does not normalise its inputs; set config.data.normalize='none'")
+    model.input_stats = stats
+
+
 def build_model(config):
     """The model of an experiment config: `config.model` (name, kwargs, dtype), `data.num_classes` outputs,
     parameters drawn from `config.seed`; with `config.model.student` (Student's options), the backbone wrapped
-    as a contrastive student (projection MLP, optional attention head)."""
+    as a contrastive student (projection MLP, optional attention head); `config.data.normalize` sets the backbone's
+    input normalisation."""
     rngs = nnx.Rngs(config.seed)
     dtype = jnp.dtype(config.model.dtype)
     unknown = sorted(set(config.model.kwargs) - set(model_options(config.model.name)))
@@ -107,6 +118,7 @@ def build_model(config):
     model = create_model(
         config.model.name, num_classes=config.data.num_classes, rngs=rngs, dtype=dtype, **config.model.kwargs.to_dict()
     )
+    _set_input_stats(model, normalize.parse(config.data.get("normalize", "none")), config.model.name)
     heads = config.model.get("student")
     if not heads:
         return model

@@ -3,6 +3,7 @@
 import jax.numpy as jnp
 from flax import nnx
 
+from sagejax.models import normalize
 from sagejax.models.heads import ClassifierHead
 
 _CONV_INIT = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")
@@ -130,6 +131,8 @@ _BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 class ResNet(nnx.Module):
     """ResNet backbone + linear classifier; `model(x)` → {"logits", "embedding", "feature_map"}."""
 
+    input_stats = None  # (mean, std) of `normalize.apply`, set from config.data.normalize by `build_model`
+
     def __init__(
         self,
         *,
@@ -168,7 +171,7 @@ class ResNet(nnx.Module):
         self.num_features = cin
 
     def __call__(self, x):
-        x = self.stem(jnp.asarray(x, self.dtype))
+        x = self.stem(jnp.asarray(normalize.apply(x, self.input_stats), self.dtype))
         for stage in self.layers:
             x = stage(x)
         z = self.pool(x)

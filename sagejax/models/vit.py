@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from sagejax.models import normalize
 from sagejax.models.heads import ClassifierHead
 
 _DENSE_INIT = nnx.initializers.truncated_normal(0.02)
@@ -80,6 +81,8 @@ class ViT(nnx.Module):
 
     feature_map = the final-normed patch tokens on the (H/p, W/p) grid."""
 
+    input_stats = None  # (mean, std) of `normalize.apply`, set from config.data.normalize by `build_model`
+
     def __init__(
         self,
         *,
@@ -124,7 +127,7 @@ class ViT(nnx.Module):
 
     def __call__(self, x):
         image_shape = x.shape
-        x = self.patch_embed(jnp.asarray(x, self.dtype))
+        x = self.patch_embed(jnp.asarray(normalize.apply(x, self.input_stats), self.dtype))
         b, h, w, d = x.shape
         if (h, w) != (self.grid, self.grid):
             raise ValueError(

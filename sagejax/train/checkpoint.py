@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
-from sagejax.errors import CheckpointError, MissingError
+from sagejax.errors import CheckpointError, ConfigError, MissingError
 
 
 def make_manager(workdir: str, *, keep: int = 2, asynchronous: bool = True) -> ocp.CheckpointManager:
@@ -52,6 +52,23 @@ def probe_writable(folder: str) -> None:
     with open(probe, "w", encoding="utf-8"):
         pass
     os.remove(probe)
+
+
+def check_local(workdir: str) -> None:
+    """Refuses a URL workdir (gs://, s3://...): sagejax writes run folders with local file calls, so its files would
+    land in a local folder named after the URL on each host instead of the bucket."""
+    if "://" in str(workdir):
+        raise ConfigError(
+            f"workdir {workdir} is a URL: sagejax writes run folders on a filesystem path only (its files would land "
+            f"in the local folder {os.path.abspath(workdir)}); mount the bucket on every host (e.g. gcsfuse) and pass "
+            "the mounted path"
+        )
+
+
+def has_checkpoint(workdir: str) -> bool:
+    """Whether `workdir` holds a checkpoint step folder (a resume), looked up without creating anything."""
+    folder = os.path.join(os.path.abspath(workdir), "checkpoints")
+    return os.path.isdir(folder) and any(name.isdigit() for name in os.listdir(folder))
 
 
 def check_writable(workdir: str) -> None:

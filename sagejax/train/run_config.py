@@ -1,5 +1,6 @@
 """Which config changes a resumed run accepts: a checkpoint stores the config it was trained with, and a rerun
-may change only what cannot alter the trajectory up to that checkpoint (run length, logging, cadences)."""
+may change only what cannot alter the trajectory up to that checkpoint (run length, logging, cadences) or alters it
+only to float tolerance (the device count: the global batch and its order do not depend on it)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sagejax.errors import ConfigError
 
 # Changes a training resume accepts (dotted keys; `*` matches one level, e.g. an evaluator's name).
 RESUMABLE_CHANGES = (
+    "mesh.num_devices",  # a checkpoint restores onto any device count (orbax reshards it onto the new mesh)
     "train.steps",
     "train.log_every_steps",
     "train.checkpoint_every_steps",
@@ -38,15 +40,25 @@ def flatten(config: dict, prefix: str = "") -> dict:
 
 
 # Keys added to configs since runs were first saved, with the value a run saved before them behaved as.
-ADDED_KEYS = (("mesh", "num_devices", 0), ("optim", "accumulate_steps", 1), ("optim", "ema_decay", 0.0))
+ADDED_KEYS = (
+    ("mesh", "num_devices", 0),
+    ("optim", "accumulate_steps", 1),
+    ("optim", "ema_decay", 0.0),
+    ("data", "normalize", "none"),
+    ("data", "image_size", 0),
+    ("data", "eval_crop_fraction", 0.875),
+    ("init", "path", ""),
+    ("init", "format", ""),
+    ("init", "skip", []),
+)
 
 
 def with_defaults(config: dict) -> dict:
     """`config` (a dict) with every option of its model in `model.kwargs` and every ADDED_KEYS entry (defaults where
     absent): runs written before configs carried them compare equal to configs that do."""
     for block, key, default in ADDED_KEYS:
-        if isinstance(config.get(block), dict):
-            config = {**config, block: {key: default, **config[block]}}
+        if config.get(block) is None or isinstance(config.get(block), dict):  # a whole block may be new (init)
+            config = {**config, block: {key: default, **(config.get(block) or {})}}
     model = config.get("model") or {}
     try:
         defaults = models.model_defaults(model.get("name"))

@@ -19,6 +19,7 @@ from flax import nnx, struct
 from jax.sharding import Mesh
 
 from sagejax import models
+from sagejax.models.named import assign, path_name
 from sagejax.train.mesh import state_sharding
 
 
@@ -52,21 +53,45 @@ def merge_model(graphdef: nnx.GraphDef, params, model_state) -> nnx.Module:
 @dataclasses.dataclass(frozen=True)
 class StateSetup:
     """What a run needs before any array exists: the model graph, the abstract state carrying its shardings
-    (restore target, AOT input) and `init()`, which materialises the initial state directly with them."""
+    (restore target, AOT input) and `init(pretrained=None)`, which materialises the initial state directly with
+    them, its arrays named in `pretrained` ({name: host array}, `models.named` names) taken from there."""
 
     graphdef: nnx.GraphDef
     abstract: TrainState
-    init: Callable[[], TrainState]
+    init: Callable[..., TrainState]
 
 
 def init_state(config, optimizer: optax.GradientTransformation, mesh: Mesh) -> StateSetup:
     """The train state of `config` (model from `models.build_model`) laid out on `mesh`, without allocating it."""
 
-    def initial_state() -> TrainState:
-        return create_train_state(models.build_model(config), optimizer)[1]
+    def initial_state(pretrained) -> TrainState:
+        model = models.build_model(config)
+        assign(model, pretrained)
+        return create_train_state(model, optimizer)[1]
 
     graphdef, _, _ = nnx.split(nnx.eval_shape(lambda: models.build_model(config)), nnx.Param, ...)
-    shapes = jax.eval_shape(initial_state)
+    shapes = jax.eval_shape(initial_state, {})
     shardings = state_sharding(mesh, shapes)
     abstract = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), shapes, shardings)
-    return StateSetup(graphdef, abstract, jax.jit(initial_state, out_shardings=shardings))
+    jitted = jax.jit(initial_state, out_shardings=shardings)
+    placement = _named_shardings(shardings)
+
+    def init(pretrained=None) -> TrainState:
+        # Each host array goes to the devices as the shards its parameter has, so no device holds an extra copy.
+        placed = {
+            name: jax.make_array_from_callback(value.shape, placement[name], lambda index, v=value: v[index])
+            for name, value in (pretrained or {}).items()
+        }
+        return jitted(placed)
+
+    return StateSetup(graphdef, abstract, init)
+
+
+def _named_shardings(shardings: TrainState) -> dict:
+    """{"params/<path>" or "batch_stats/<path>": sharding} of a TrainState of shardings (`models.named` names)."""
+    named = {}
+    for prefix, tree in (("params", shardings.params), ("batch_stats", shardings.model_state)):
+        leaves = jax.tree_util.tree_flatten_with_path(tree.to_pure_dict())[0]
+        for path, sharding in leaves:
+            named[f"{prefix}/{path_name(path)}"] = sharding
+    return named

@@ -35,6 +35,7 @@ class Trained:
 
 def restore_trained(workdir: str, mesh) -> Trained:
     """The newest checkpoint of the sagejax.main run in `workdir`, replicated over `mesh`."""
+    checkpoint.check_local(workdir)
     workdir = os.path.abspath(os.path.expanduser(workdir))
     config = run_info.read_config(workdir)
     manager = checkpoint.make_manager(workdir, asynchronous=False)

@@ -42,13 +42,13 @@ def test_launcher_without_arguments_prints_usage(script):
 
 
 def test_tpu_pod_dry_run_prints_the_gcloud_commands_with_the_overrides_quoted():
-    command = [*"bash launch/tpu_pod.sh --dry_run tpu1 zone-a sage_csv:sage gs://b/run".split(), "--x=a b"]
+    command = [*"bash launch/tpu_pod.sh --dry_run tpu1 zone-a sage_csv:sage /mnt/b/run".split(), "--x=a b"]
     result = subprocess.run(command, cwd=LAUNCH.parent, capture_output=True, text=True, check=True)
     scp, ssh = [shlex.split(line) for line in result.stdout.splitlines()]
     assert scp[:6] == ["gcloud", "compute", "tpus", "tpu-vm", "scp", "--recurse"] and scp[-1] == "tpu1:sagejax"
     assert ssh[:6] == ["gcloud", "compute", "tpus", "tpu-vm", "ssh", "tpu1"] and "--zone=zone-a" in ssh
     remote = shlex.split(ssh[-1].removeprefix("--command="))
-    assert remote[-5:] == ["--config", "sage_csv:sage", "--workdir", "gs://b/run", "--x=a b"]
+    assert remote[-5:] == ["--config", "sage_csv:sage", "--workdir", "/mnt/b/run", "--x=a b"]
     assert "SAGEJAX_DISTRIBUTED=1" in remote
 
 
@@ -67,8 +67,10 @@ def test_slurm_dry_run_prints_the_srun_command():
 def test_gpu_check_dry_run_lists_the_rows_of_the_issue():
     result = subprocess.run(["bash", str(LAUNCH / "gpu_check.sh"), "--dry_run"], capture_output=True, text=True)
     lines = [shlex.split(line) for line in result.stdout.splitlines()]
-    assert result.returncode == 0 and len(lines) == 4
-    resnet, vit, pipeline, corruptions = (dict(arg.split("=", 1) for arg in line[3:] if "=" in arg) for line in lines)
+    assert result.returncode == 0 and len(lines) == 8
+    resnet, vit, *finetune, pipeline, corruptions = (
+        dict(arg.split("=", 1) for arg in line[3:] if "=" in arg) for line in lines
+    )
     assert resnet["--models"] == "resnet50" and resnet["--methods"].startswith("xent,sage,")
     assert vit["--models"] == "vit_b16" and vit["--methods"] == "xent"
     for row in (resnet, vit):
@@ -76,6 +78,18 @@ def test_gpu_check_dry_run_lists_the_rows_of_the_issue():
     assert pipeline["--mode"] == "input"
     assert corruptions["--mode"] == "corruptions" and corruptions["--config"] == "sage_csv:xent,resnet50"
     assert "--corruptions" not in corruptions and corruptions["--image_sizes"] == "224"  # the whole sweep at 224²
+    rows = {(row["--config"], row["--config.optim.accumulate_steps"]) for row in finetune}
+    assert rows == {(f"sage_finetune:sage,{b}", k) for b in ("resnet50", "vit_b16") for k in ("1", "4")}
+    for row in finetune:
+        assert row["--config.init.path"].endswith(".safetensors") and row["--methods"] == "xent,sage"
+        assert (row["--dtypes"], row["--image_sizes"], row["--batch_sizes"]) == ("bfloat16", "224", "256")
+    only = subprocess.run(
+        ["bash", str(LAUNCH / "gpu_check.sh"), "--dry_run"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GPU_CHECK_ROWS": "input,corruptions"},
+    )
+    assert [line.split()[3] for line in only.stdout.splitlines()] == ["--mode=input", "--mode=corruptions"]
 
 
 @pytest.mark.slow
@@ -98,3 +112,4 @@ def test_gpu_check_runs_at_toy_shapes_and_appends_to_the_benchmarks_file(tmp_pat
     assert "## GPU check: cpu:cpu" in text and "| sage/view_fraction=0.5 | resnet18 (bfloat16) | 8×32² | 1 |" in text
     assert "| xent | vit_tiny (bfloat16) | 8×32² | 1 |" in text and "| decoy_mnist/" in text
     assert "the sweep's 5 settings run at" in text and "| brightness |" in text
+    assert "Fine-tune, weights from a safetensors file: finetune_resnet50_accumulate4" in text

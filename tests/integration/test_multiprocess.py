@@ -15,7 +15,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
-from support import REPO
+from support import REPO, subprocess_env
 
 from sagejax.train import watchdog
 
@@ -28,47 +28,53 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _train(workdir, data_dir, *, processes: int):
-    """`sagejax.main` in `processes` processes sharing 8 CPU devices; returns each process's stdout."""
-    env = {
-        **os.environ,
-        "JAX_PLATFORMS": "cpu",
-        "JAX_DEFAULT_MATMUL_PRECISION": "highest",
-        "XLA_FLAGS": f"--xla_force_host_platform_device_count={8 // processes}",
-    }
+def _start(workdir, config: str, *, processes: int, overrides=(), env_of=lambda p: {}) -> list[subprocess.Popen]:
+    """`sagejax.main` on `config` in `processes` processes sharing 8 CPU devices (`env_of(p)`: process p's extra
+    environment)."""
+    env = subprocess_env(JAX_PLATFORMS="cpu", JAX_DEFAULT_MATMUL_PRECISION="highest")
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={8 // processes}"
     if processes > 1:
         env.update(
             SAGEJAX_DISTRIBUTED="1", SAGEJAX_COORDINATOR_ADDRESS=f"localhost:{_free_port()}", SAGEJAX_NUM_PROCESSES="2"
         )
         env["SAGEJAX_STALL_TIMEOUT"] = str(STALL_TIMEOUT_S)  # a hung pair fails in minutes, with a message
-    command = [
-        sys.executable, "-m", "sagejax.main", "--config=sage_decoy:sage,smoke", f"--workdir={workdir}",
-        f"--config.data.data_dir={data_dir}", "--config.train.tensorboard=False",
-        "--config.evals.classification.splits=('test',)", "--config.evals.validation.splits=('validation',)",
-    ]  # fmt: skip
-    running = [
+    command = [sys.executable, "-m", "sagejax.main", f"--config={config}", f"--workdir={workdir}", *overrides]
+    return [
         subprocess.Popen(
             command,
             cwd=REPO,
-            env={**env, "SAGEJAX_PROCESS_ID": str(p)} if processes > 1 else env,
+            env={**env, "SAGEJAX_PROCESS_ID": str(p), **env_of(p)} if processes > 1 else {**env, **env_of(p)},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for p in range(processes)
     ]
+
+
+def _finish(running: list[subprocess.Popen]) -> list[str]:
+    """Waits for every process (each must exit 0); returns their stdouts."""
     try:
         outputs = [process.communicate(timeout=2 * STALL_TIMEOUT_S + 60) for process in running]
     except subprocess.TimeoutExpired:  # only if the stall watchdog itself failed
         for process in running:
             process.kill()
         pytest.fail(
-            f"{processes} process(es) still running after {2 * STALL_TIMEOUT_S + 60} s: "
+            f"{len(running)} process(es) still running after {2 * STALL_TIMEOUT_S + 60} s: "
             + str([process.communicate()[1][-2000:] for process in running])
         )
     for process, (_, stderr) in zip(running, outputs):
         assert process.returncode == 0, stderr[-4000:]
     return [stdout for stdout, _ in outputs]
+
+
+def _train(workdir, data_dir, *, processes: int):
+    """The SAGE smoke run in `processes` processes sharing 8 CPU devices; returns each process's stdout."""
+    overrides = [
+        f"--config.data.data_dir={data_dir}",
+        "--config.evals.classification.splits=('test',)", "--config.evals.validation.splits=('validation',)",
+    ]  # fmt: skip
+    return _finish(_start(workdir, "sage_decoy:sage,smoke", processes=processes, overrides=overrides))
 
 
 def _losses(workdir):
@@ -108,6 +114,18 @@ def test_two_processes_train_as_one_and_resume_bit_identically(decoy_dir, tmp_pa
     assert printed == [True, False]  # process 0 alone prints the results
     positions = sorted(p.name for p in (two / "checkpoints" / "6" / "data").glob("process_*.json"))
     assert positions == ["process_0-of-2.json", "process_1-of-2.json"]  # each process saved its own position
+    # Process 0 alone writes logs and results: one copy of each file, each row once.
+    outside = sorted(str(p.relative_to(two)) for p in two.rglob("*") if p.is_file() and "checkpoints" not in p.parts)
+    assert [name for name in outside if not name.startswith("tensorboard/")] == [
+        "config.json",
+        "metrics.jsonl",
+        "results.json",
+        "results.md",
+    ]
+    assert len([name for name in outside if name.startswith("tensorboard/")]) == 1
+    rows = [json.loads(line) for line in (two / "metrics.jsonl").read_text().splitlines()]
+    keyed = [(row["step"], key) for row in rows for key in row if key != "step"]
+    assert len(keyed) == len(set(keyed))
 
     # Restart: the pair restores step 3 (parameters, optimizer, both data positions) and trains steps 4..6 again.
     shutil.copytree(two, resumed)
@@ -117,6 +135,51 @@ def test_two_processes_train_as_one_and_resume_bit_identically(decoy_dir, tmp_pa
     final_resumed = _params(resumed, 6)
     for key in final_two:
         np.testing.assert_array_equal(final_resumed[key], final_two[key], err_msg=key)
+
+
+def test_sigterm_to_one_process_stops_the_pair_at_one_step_and_the_pair_resumes_bit_identically(decoy_dir, tmp_path):
+    (tmp_path / "slow_pair.py").write_text(
+        "from support import loop_config\n\n\n"
+        "def get_config(arg=None):\n"
+        f"    config = loop_config({str(decoy_dir)!r}, steps=10, log_every_steps=1, checkpoint_every_steps=100)\n"
+        "    config.mesh.num_devices = 0  # all 8 devices of both processes\n"
+        "    config.method.sleep_seconds = 0.2\n"
+        "    for settings in config.evals.values():\n"
+        "        settings.every_steps = 0\n"
+        "    return config\n"
+    )
+    config = str(tmp_path / "slow_pair.py")
+    executed = tmp_path / "executed.log"  # a line per executed step of the stopped run (its callback runs on process 0)
+
+    def env_of(p):
+        return {"SAGEJAX_TEST_STEP_LOG": str(executed if p == 0 else tmp_path / "executed_elsewhere.log")}
+
+    def unwatched(p):
+        return {"SAGEJAX_TEST_STEP_LOG": str(tmp_path / "executed_elsewhere.log")}
+
+    _finish(_start(tmp_path / "straight", config, processes=2, env_of=unwatched))
+    running = _start(tmp_path / "stopped", config, processes=2, env_of=env_of)
+    deadline = time.time() + 300
+    while time.time() < deadline and running[1].poll() is None:
+        if executed.exists() and len(executed.read_text().splitlines()) >= 2:  # past compilation, in step 2
+            break
+        time.sleep(0.05)
+    running[1].send_signal(signal.SIGTERM)  # process 1 alone sees it; process 0 learns of it at the next step
+    stdouts = _finish(running)
+    saved = sorted(int(p.name) for p in (tmp_path / "stopped" / "checkpoints").iterdir() if p.name.isdigit())
+    assert len(saved) == 1 and saved[0] < 10, saved
+    assert all(f"SIGTERM: saved step {saved[0]}" in stdout for stdout in stdouts), stdouts
+    positions = sorted(
+        p.name for p in (tmp_path / "stopped" / "checkpoints" / str(saved[0]) / "data").glob("process_*")
+    )
+    assert positions == ["process_0-of-2.json", "process_1-of-2.json"]
+
+    _finish(_start(tmp_path / "stopped", config, processes=2, env_of=unwatched))  # the restarted pair
+    straight, resumed = _params(tmp_path / "straight", 10), _params(tmp_path / "stopped", 10)
+    assert straight.keys() == resumed.keys()
+    for key in straight:
+        np.testing.assert_array_equal(resumed[key], straight[key], err_msg=key)
+    assert _losses(tmp_path / "stopped")[10] == _losses(tmp_path / "straight")[10]
 
 
 _COLLECTIVE_LOOP = """

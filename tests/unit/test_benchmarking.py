@@ -82,3 +82,17 @@ def test_corruption_mode_times_each_setting_against_the_plain_forward():
     assert "the sweep's 5 settings run at" in table and "| brightness |" in table
     with pytest.raises(ConfigError, match="unknown cifar corruption 'rain'"):
         benchmark.benchmark_corruptions(_config(), batch_size=8, size=32, table="", steps=1, warmup=0, names=("rain",))
+
+
+def test_input_mode_times_the_encoded_pipeline_on_generated_jpegs_alone():
+    """`jpegs`: generated 500×375 JPEGs built as saliency_csv/rgb_encoded and cut to 224² on the host; steps=0 times
+    the loader only (no compile), and the table says so."""
+    from sagejax.configs import sage_csv
+
+    config = sage_csv.get_config("xent,resnet50")
+    config.train.batch_size = 4
+    result = benchmark.benchmark_input(config, batches=2, channels=3, steps=0, warmup=0, jpegs=8)
+    assert result["dataset"] == "saliency_csv/rgb_encoded (8 JPEGs 500×375)" and result["image_size"] == 224
+    assert result["step_images_per_s"] is None and result["input_bound"] is None
+    assert result["loader_images_per_s"] > 0 and result["loader_images_per_cpu_s"] > 0
+    assert "| 4×224² | 0 | " in benchmark.input_table(result) and "| — | — |" in benchmark.input_table(result)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sagejax import data
 from sagejax.errors import ConfigError
 from sagejax.evaluate import retrieval_metrics
 from sagejax.evaluate.evaluators import corrupted
@@ -36,7 +37,8 @@ class RetrievalEvaluator(Evaluator):
             raise ConfigError(f"{where}: chunk_size and every k of ks must be >= 1")
         self.corruptions = []
         if s.query_corruptions:
-            table = corrupted.resolve_table(s.table, self.builder.info.features["image"].shape, where=where)
+            shape = data.image_shape(self.builder, data.dataset_config(self.config, self.name))
+            table = corrupted.resolve_table(s.table, shape, where=where)
             self.corruptions = corrupted.parse(s.query_corruptions, table, seed=s.corruption_seed, where=where)
 
     def check_splits(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from sagejax import data
 from sagejax.augment import corruptions
 from sagejax.errors import ConfigError
 from sagejax.evaluate import probes
@@ -44,7 +45,8 @@ class RobustnessEvaluator(Evaluator):
         super().__init__(*args, **kwargs)
         where = f"config.evals.{self.name}"
         s = self.settings
-        table = corrupted.resolve_table(s.table, self.builder.info.features["image"].shape, where=where)
+        shape = data.image_shape(self.builder, data.dataset_config(self.config, self.name))
+        table = corrupted.resolve_table(s.table, shape, where=where)
         self.corruptions = corrupted.sweep(table, s.corruptions, s.severities, seed=s.corruption_seed, where=where)
 
     def check_splits(self) -> None:

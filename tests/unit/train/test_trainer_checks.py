@@ -56,3 +56,15 @@ def test_unknown_config_variant_is_named():
 def test_missing_dataset_directory_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="not built"):
         data.make_loader(name="decoy_mnist", split="train", data_dir=str(tmp_path), batch_size=8, seed=0, shuffle=False)
+
+
+def test_a_url_workdir_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    import sagejax
+
+    monkeypatch.chdir(tmp_path)
+    message = r"workdir gs://bucket/run1 is a URL: .*mount the bucket on every host"
+    with pytest.raises(ValueError, match=message):
+        train_and_evaluate(_config(tmp_path), "gs://bucket/run1")
+    with pytest.raises(ValueError, match=message):
+        sagejax.load("gs://bucket/run1")
+    assert not (tmp_path / "gs:").exists()

@@ -1,0 +1,81 @@
+"""Pretrained weights for a new run (`config.init`): a sagejax run folder, an exported safetensors file, timm or
+torchvision ResNet weights, timm or big_vision ViT weights; read on the host, converted to sagejax names and matched
+strictly to the model (every parameter loaded or skipped by `init.skip`, nothing in the file left over)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import jax
+import numpy as np
+from flax import nnx
+
+from sagejax import models
+from sagejax.errors import ConfigError
+from sagejax.models import convert, weight_files
+from sagejax.models.named import named_arrays
+from sagejax.models.resnet import ResNet
+from sagejax.models.student import Student
+from sagejax.models.vit import ViT
+from sagejax.train.mesh import make_mesh
+from sagejax.train.trained import restore_trained
+
+
+def read_pretrained(config) -> dict[str, np.ndarray] | None:
+    """{name: host array} of `config.init` for the model of `config` (None without `init.path`); raises one error
+    line naming the file and what does not fit, before anything is built or written."""
+    init = config.get("init")
+    if not init or not init.path:
+        return None
+    path, fmt = os.path.expanduser(init.path), init.format
+    if fmt and fmt not in convert.FORMATS:
+        raise ConfigError(f"config.init.format={fmt!r}: choose from {list(convert.FORMATS)} or '' to infer it")
+    model = nnx.eval_shape(lambda: models.build_model(config))
+    backbone = model.backbone if isinstance(model, Student) else model
+    family = "resnet" if isinstance(backbone, ResNet) else "vit" if isinstance(backbone, ViT) else None
+    if os.path.isdir(path):
+        source, shown, shown_family = _run_arrays(path), "sagejax", None
+    else:
+        source, metadata = weight_files.read(path)
+        shown, shown_family = convert.infer_format(source, metadata)
+    fmt = _checked_format(fmt, shown, shown_family, family, path, config.model.name)
+    converted = convert.to_sagejax(source, fmt=fmt, family=family, origin=path)
+    if fmt != "sagejax":
+        if isinstance(model, Student):
+            converted = {name.replace("/", "/backbone/", 1): value for name, value in converted.items()}
+        if config.data.get("normalize", "none") == "none":
+            logging.warning(
+                "config.init reads %s weights from %s but config.data.normalize is 'none': models pretrained on "
+                "ImageNet expect normalised inputs ('imagenet' for timm/torchvision ResNets, 'inception' for "
+                "big_vision and timm augreg ViTs)",
+                fmt,
+                path,
+            )
+    targets = {name: value.shape for name, value in named_arrays(model).items()}
+    return convert.match(converted, targets, skip=init.skip, origin=path)
+
+
+def _checked_format(fmt, shown, shown_family, family, path, model_name) -> str:
+    """The format to read `path` as: the configured one, else the one its names show; refuses a mismatch."""
+    if shown_family and family and shown_family != family:
+        raise ConfigError(f"{path} holds {shown} {shown_family} weights; model {model_name!r} is a {family}")
+    same_names = {fmt, shown} <= {"timm", "torchvision"} and family == "resnet"  # one naming for both
+    if fmt and shown and fmt != shown and not same_names:
+        raise ConfigError(f"{path} holds {shown} weights, not {fmt} (config.init.format)")
+    fmt = fmt or shown
+    if not fmt:
+        raise ConfigError(
+            f"cannot tell the format of {path} from its tensor names; set config.init.format to one of "
+            f"{list(convert.FORMATS)}"
+        )
+    if fmt != "sagejax" and family is None:
+        raise ConfigError(f"model {model_name!r} can start only from sagejax weights (a run folder or an export)")
+    return fmt
+
+
+def _run_arrays(workdir: str) -> dict[str, np.ndarray]:
+    """{name: array} of the newest checkpoint of a sagejax run (its moving average when it kept one)."""
+    mesh = make_mesh({"data": 1}, devices=jax.local_devices()[:1])
+    trained = restore_trained(workdir, mesh)
+    return {name: np.asarray(value) for name, value in named_arrays(trained.model()).items()}
