@@ -16,7 +16,6 @@ import signal
 
 import jax
 import numpy as np
-from jax.experimental import multihost_utils
 
 from sagejax import data, methods
 from sagejax.errors import ConfigError, MissingError, SagejaxError, StorageError, caused_by
@@ -30,7 +29,7 @@ from sagejax.train.pretrained import read_pretrained
 from sagejax.train.run_config import check_resume
 from sagejax.train.run_info import write_run_info
 from sagejax.train.state import init_state
-from sagejax.train.step import batch_spec, compile_train_step, make_train_step
+from sagejax.train.step import STOP_KEY, batch_spec, compile_train_step, make_train_step
 
 
 class NonFiniteLossError(SagejaxError, FloatingPointError):
@@ -48,13 +47,15 @@ class _SigtermFlag:
         del signum, frame
         self.raised = True
 
-    def agreed(self) -> bool:
-        """Whether any process of the run has seen SIGTERM. Every process asks at every step, so all of them save
-        the same step and stop together (a process deciding alone would enter the collective save without its
+    def column(self, local_batch: dict) -> dict:
+        """`local_batch` with this process's flag as a column (multi-process runs): the step reduces it over every
+        process's rows into its `STOP_KEY` metric, so all processes learn of a SIGTERM to any one of them from the
+        same step and save the same step (a process deciding alone would enter the collective save without its
         peers)."""
         if jax.process_count() == 1:
-            return self.raised
-        return bool(np.max(multihost_utils.process_allgather(np.int32(self.raised))))
+            return local_batch
+        rows = len(next(iter(local_batch.values())))
+        return {**local_batch, STOP_KEY: np.full((rows,), self.raised, np.uint8)}
 
     def restore(self):
         signal.signal(signal.SIGTERM, self._previous)
@@ -193,9 +194,8 @@ def _train(config, workdir: str, sigterm: _SigtermFlag) -> dict[str, float]:
     )
     local_batch = next(run.train_iter)
     run.method.check_batch(config.method, local_batch)
-    compiled, compile_report = compile_train_step(
-        step_fn, mesh=run.mesh, abstract_state=run.setup.abstract, batch=batch_spec(run.mesh, local_batch)
-    )
+    spec = batch_spec(run.mesh, sigterm.column(local_batch))
+    compiled, compile_report = compile_train_step(step_fn, mesh=run.mesh, abstract_state=run.setup.abstract, batch=spec)
     write_run_info(workdir, config, devices=run.mesh.devices.flat, compile=compile_report)
     first_step = int(jax.device_get(run.state.step))
     logger = MetricLogger(
@@ -214,23 +214,25 @@ def _train(config, workdir: str, sigterm: _SigtermFlag) -> dict[str, float]:
     )
     finish = functools.partial(_finish_step, config=config, logger=logger, workdir=workdir)
     pending = None  # (step, device metrics) of the newest step not yet checked on the host
+    shared = jax.process_count() > 1
+    agreed = False  # multi-process: a finished step's metrics said some process saw SIGTERM
     try:
         for step in range(first_step + 1, config.train.steps + 1):
             if step > first_step + 1:
                 local_batch = next(run.train_iter)
-            batch = global_batch(run.mesh, local_batch)
+            batch = global_batch(run.mesh, sigterm.column(local_batch))
             with jax.profiler.StepTraceAnnotation("train", step_num=step), jax.transfer_guard("disallow"):
                 run.state, metrics = compiled(run.state, batch, rng)
             # Bounded dispatch: wait for the previous step before going on, so at most two steps are in flight
             # and a SIGTERM is honoured within two steps instead of after everything queued ahead of the devices.
             if pending is not None:
-                finish(*pending, last_saved=last_saved, unverified=unverified)
+                agreed |= finish(*pending, last_saved=last_saved, unverified=unverified)
             pending = (step, metrics)
-            stop = sigterm.agreed()
+            stop = agreed if shared else sigterm.raised  # every process decides on the same values
             save = stop or step % config.train.checkpoint_every_steps == 0 or step == config.train.steps
             evaluate = step != config.train.steps and any(e.due(step) for e in run.evaluators.values())
             if save or evaluate:
-                finish(*pending, last_saved=last_saved, unverified=unverified)
+                agreed |= finish(*pending, last_saved=last_saved, unverified=unverified)
                 pending = None
             if save:
                 checkpoint.save(run.manager, step, run.state, run.train_iter, config=config.to_dict())
@@ -254,10 +256,12 @@ def _train(config, workdir: str, sigterm: _SigtermFlag) -> dict[str, float]:
 
 def _finish_step(
     step: int, metrics, *, last_saved: int | None, config, logger: MetricLogger, workdir: str, unverified=None
-) -> None:
-    """Host side of a dispatched step: waits for its metrics, stops on non-finite values, logs at the cadence. The
-    error names the newest checkpoint as good only when it was verified (`unverified`: a restored step that was not)."""
+) -> bool:
+    """Host side of a dispatched step: waits for its metrics, stops on non-finite values, logs at the cadence; returns
+    whether any process had seen SIGTERM by then (multi-process runs). The error names the newest checkpoint as good
+    only when it was verified (`unverified`: a restored step that was not)."""
     metrics = jax.device_get(metrics)
+    stop = bool(metrics.pop(STOP_KEY, 0.0))
     watchdog.beat(f"step {step}")
     if not metrics.pop("finite"):
         if not last_saved:
@@ -277,6 +281,7 @@ def _finish_step(
         row = {f"train/{key}": float(value) for key, value in metrics.items()}
         logger.scalars(step, row)
         logger.progress(step, row)
+    return stop
 
 
 def evaluate_checkpoint(config, workdir: str, *, write: bool = True) -> dict[str, float]:

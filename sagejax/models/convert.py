@@ -206,7 +206,9 @@ def _big_vision_name(key: str) -> str | None:
 
 
 def resize_pos_embed(value: np.ndarray, shape: tuple[int, ...], *, name: str, origin: str) -> np.ndarray:
-    """A (1, [1 +] g², D) position embedding resized bilinearly to `shape`'s grid, its class-token row kept."""
+    """A (1, [1 +] g², D) position embedding resized bilinearly (no antialiasing, as big_vision) to `shape`'s grid,
+    its class-token row kept; an embedding of the patches only (big_vision adds it before the class token) gets a zero
+    class-token row, which is what that model computes."""
 
     def split(tokens):
         for prefix in (0, 1):
@@ -216,11 +218,16 @@ def resize_pos_embed(value: np.ndarray, shape: tuple[int, ...], *, name: str, or
         return None, None
 
     (p_src, g_src), (p_dst, g_dst) = split(value.shape[1]), split(shape[1])
+    if (p_src, p_dst) == (0, 1) and g_src is not None and value.shape[2] == shape[2]:
+        value, p_src = np.concatenate([np.zeros_like(value[:, :1]), value], axis=1), 1
     if g_src is None or g_dst is None or p_src != p_dst or value.shape[2] != shape[2]:
         hint = " (one has a class token, the other not: set model.kwargs.pool)" if p_src != p_dst else ""
         raise ConfigError(f"{name}: {origin} holds shape {value.shape}, the model needs {shape}{hint}")
+    if g_src == g_dst:
+        return value
     grid = value[0, p_src:].reshape(g_src, g_src, -1)
-    resized = np.asarray(jax.image.resize(grid, (g_dst, g_dst, grid.shape[-1]), "bilinear"), value.dtype)
+    resized = jax.image.resize(grid, (g_dst, g_dst, grid.shape[-1]), "bilinear", antialias=False)
+    resized = np.asarray(resized, value.dtype)
     return np.concatenate([value[:, :p_src], resized.reshape(1, g_dst * g_dst, -1)], axis=1)
 
 

@@ -38,28 +38,29 @@ class Attention(nnx.Module):
 
 
 class Mlp(nnx.Module):
-    """Dense–GELU–Dense feed-forward block."""
+    """Dense–GELU–Dense feed-forward block (exact GELU as timm, or tanh-approximate as big_vision)."""
 
-    def __init__(self, dim, hidden, dropout_rate, **kw):
+    def __init__(self, dim, hidden, dropout_rate, *, gelu_approximate=False, **kw):
         self.fc1 = _dense(dim, hidden, **kw)
         self.fc2 = _dense(hidden, dim, **kw)
         self.dropout1 = _dropout(dropout_rate, kw["rngs"])
         self.dropout2 = _dropout(dropout_rate, kw["rngs"])
+        self.gelu_approximate = gelu_approximate
 
     def __call__(self, x):
-        x = self.dropout1(jax.nn.gelu(self.fc1(x), approximate=False))
+        x = self.dropout1(jax.nn.gelu(self.fc1(x), approximate=self.gelu_approximate))
         return self.dropout2(self.fc2(x))
 
 
 class EncoderBlock(nnx.Module):
     """Pre-norm transformer block: x + attn(norm1(x)), then x + mlp(norm2(x))."""
 
-    def __init__(self, dim, num_heads, mlp_dim, *, attention_impl, dropout_rate, **kw):
+    def __init__(self, dim, num_heads, mlp_dim, *, attention_impl, dropout_rate, gelu_approximate=False, **kw):
         self.norm1 = nnx.LayerNorm(dim, epsilon=1e-6, **kw)
         self.attn = Attention(dim, num_heads, attention_impl=attention_impl, **kw)
         self.attn_dropout = _dropout(dropout_rate, kw["rngs"])
         self.norm2 = nnx.LayerNorm(dim, epsilon=1e-6, **kw)
-        self.mlp = Mlp(dim, mlp_dim, dropout_rate, **kw)
+        self.mlp = Mlp(dim, mlp_dim, dropout_rate, gelu_approximate=gelu_approximate, **kw)
 
     def __call__(self, x):
         x = x + self.attn_dropout(self.attn(self.norm1(x)))
@@ -97,6 +98,7 @@ class ViT(nnx.Module):
         pool="gap",
         attention_impl=None,
         dropout_rate=0.0,
+        gelu_approximate=False,
         dtype=jnp.float32,
         param_dtype=jnp.float32,
         rngs,
@@ -116,7 +118,15 @@ class ViT(nnx.Module):
         self.pos_embed = nnx.Param(_DENSE_INIT(rngs.params(), (1, num_tokens, dim), param_dtype))
         self.blocks = nnx.List(
             [
-                EncoderBlock(dim, num_heads, mlp_dim, attention_impl=attention_impl, dropout_rate=dropout_rate, **kw)
+                EncoderBlock(
+                    dim,
+                    num_heads,
+                    mlp_dim,
+                    attention_impl=attention_impl,
+                    dropout_rate=dropout_rate,
+                    gelu_approximate=gelu_approximate,
+                    **kw,
+                )
                 for _ in range(depth)
             ]
         )
@@ -124,6 +134,7 @@ class ViT(nnx.Module):
         self.pool = TokenPool(pool)
         self.head = ClassifierHead(dim, num_classes, **kw)
         self.num_features = dim
+        self.gelu_approximate = gelu_approximate  # big_vision's ViTs were trained with tanh-approximate GELU
 
     def __call__(self, x):
         image_shape = x.shape

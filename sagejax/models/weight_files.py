@@ -92,6 +92,9 @@ class _TorchUnpickler(pickle.Unpickler):
             raw = self._archive.read(f"{self._prefix}data/{storage.key}")
             self._buffers[storage.key] = np.frombuffer(raw, dtype=storage.dtype)
         flat = self._buffers[storage.key]
+        last = offset + sum((n - 1) * st for n, st in zip(size, stride)) if all(size) else offset - 1
+        if offset < 0 or min(stride, default=0) < 0 or last >= len(flat):
+            raise pickle.UnpicklingError(f"a tensor of shape {tuple(size)} reaches past its storage of {len(flat)}")
         itemsize = flat.dtype.itemsize
         view = np.lib.stride_tricks.as_strided(
             flat[offset:], shape=tuple(size), strides=tuple(s * itemsize for s in stride)

@@ -4,6 +4,7 @@ strictly to the model (every parameter loaded or skipped by `init.skip`, nothing
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 
@@ -35,11 +36,20 @@ def read_pretrained(config) -> dict[str, np.ndarray] | None:
     backbone = model.backbone if isinstance(model, Student) else model
     family = "resnet" if isinstance(backbone, ResNet) else "vit" if isinstance(backbone, ViT) else None
     if os.path.isdir(path):
-        source, shown, shown_family = _run_arrays(path), "sagejax", None
+        (source, trained_config), shown, shown_family = _run_arrays(path), "sagejax", None
     else:
         source, metadata = weight_files.read(path)
         shown, shown_family = convert.infer_format(source, metadata)
+        trained_config = json.loads(metadata["config"]) if "config" in metadata else None
     fmt = _checked_format(fmt, shown, shown_family, family, path, config.model.name)
+    if fmt == "sagejax" and trained_config is not None:
+        _check_same_normalisation(trained_config, config, path)
+    if fmt == "big_vision" and family == "vit" and not backbone.gelu_approximate:
+        logging.warning(
+            "%s: big_vision ViTs were trained with tanh-approximate GELU; set "
+            "--config.model.kwargs.gelu_approximate=True to compute what they computed",
+            path,
+        )
     converted = convert.to_sagejax(source, fmt=fmt, family=family, origin=path)
     if fmt != "sagejax":
         if isinstance(model, Student):
@@ -74,8 +84,21 @@ def _checked_format(fmt, shown, shown_family, family, path, model_name) -> str:
     return fmt
 
 
-def _run_arrays(workdir: str) -> dict[str, np.ndarray]:
-    """{name: array} of the newest checkpoint of a sagejax run (its moving average when it kept one)."""
+def _check_same_normalisation(trained_config: dict, config, path: str) -> None:
+    """Refuses sagejax weights trained on inputs normalised otherwise than `config` will feed them: the normalisation
+    is part of the model, not of its weights."""
+    trained = (trained_config.get("data") or {}).get("normalize", "none")
+    wanted = config.data.get("normalize", "none")
+    if trained != wanted:
+        raise ConfigError(
+            f"{path} was trained with config.data.normalize={trained!r}, this config has {wanted!r}: set "
+            f"--config.data.normalize={trained}"
+        )
+
+
+def _run_arrays(workdir: str) -> tuple[dict[str, np.ndarray], dict]:
+    """({name: array}, config) of the newest checkpoint of a sagejax run (its moving average when it kept one)."""
     mesh = make_mesh({"data": 1}, devices=jax.local_devices()[:1])
     trained = restore_trained(workdir, mesh)
-    return {name: np.asarray(value) for name, value in named_arrays(trained.model()).items()}
+    arrays = {name: np.asarray(value) for name, value in named_arrays(trained.model()).items()}
+    return arrays, trained.config.to_dict()

@@ -68,6 +68,9 @@ def accumulate_gradients(grad_fn, state: TrainState, batch, rng, count: int):
     return jnp.mean(losses), jax.tree.map(lambda m: jnp.mean(m, axis=0), metrics), grads, model_state
 
 
+STOP_KEY = "sigterm"  # a batch key the step reduces over all rows into a metric: the processes' agreed stop
+
+
 def make_train_step(
     *,
     graphdef: nnx.GraphDef,
@@ -81,12 +84,15 @@ def make_train_step(
     mean gradient makes the one update (the full batch's gradient for a loss that is a mean over independent
     examples; BatchNorm statistics and in-batch negatives are per micro-batch). Metrics include `finite` (1.0 when
     the loss, the gradients and the new parameters are all finite), so the loop checks finiteness without walking
-    the tree itself."""
+    the tree itself, and with a `STOP_KEY` column in the batch, its maximum over all processes' rows (the agreed
+    SIGTERM decision, reduced inside the step instead of in a collective of its own)."""
     grad_fn = make_grad_fn(graphdef=graphdef, loss_fn=loss_fn)
     if accumulate_steps > 1:
         grad_fn = functools.partial(accumulate_gradients, grad_fn, count=accumulate_steps)
 
     def step(state: TrainState, batch, rng):
+        batch = dict(batch)
+        stop = batch.pop(STOP_KEY, None)  # each process's SIGTERM flag, one per row (multi-process runs only)
         rng = jax.random.fold_in(rng, state.step)
         augment_rng, loss_rng = jax.random.split(rng)
         if transform is not None:
@@ -105,6 +111,8 @@ def make_train_step(
             "update_norm": optax.tree.norm(updates),
             "finite": finite.astype(jnp.float32),
         }
+        if stop is not None:
+            metrics[STOP_KEY] = jnp.max(stop).astype(jnp.float32)  # 1.0 when any process saw SIGTERM
         return new_state, metrics
 
     return step

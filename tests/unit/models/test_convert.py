@@ -83,6 +83,10 @@ def test_position_embeddings_are_resized_for_another_image_size():
     )
     same = convert.resize_pos_embed(converted["params/pos_embed"], (1, 65, 32), name="p", origin="f")
     np.testing.assert_allclose(same, converted["params/pos_embed"], atol=1e-6)
+    patches_only = np.arange(64 * 4, dtype=np.float32).reshape(1, 64, 4)  # big_vision: no class-token row
+    with_token = convert.resize_pos_embed(patches_only, (1, 65, 4), name="p", origin="f")
+    np.testing.assert_array_equal(with_token[:, 0], 0.0)
+    np.testing.assert_array_equal(with_token[:, 1:], patches_only)
     with pytest.raises(ConfigError, match="class token.*model.kwargs.pool"):
         convert.resize_pos_embed(constant, (1, 64, 4), name="params/pos_embed", origin="f")
 

@@ -18,7 +18,7 @@ from sagejax.train.state import init_state
 from sagejax.trainer import train_and_evaluate
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1] / "models"))
-from torch_reference import random_resnet_state, random_vit_state  # noqa: E402
+from torch_reference import as_big_vision, random_resnet_state, random_vit_state  # noqa: E402
 
 
 def _vit_config(path, **init):
@@ -75,12 +75,40 @@ def test_a_student_reads_a_backbone_file_under_its_backbone(tmp_path):
     assert not any(name.startswith(("params/projection", "params/attention")) for name in pretrained)
 
 
-def test_an_imagenet_file_without_normalisation_warns(timm_vit, caplog):
+def test_an_imagenet_file_without_normalisation_warns(timm_vit, caplog, tmp_path):
     config = _vit_config(timm_vit[0])
     config.data.normalize = "none"
     with caplog.at_level(logging.WARNING):
         read_pretrained(config)
     assert "config.data.normalize is 'none'" in caplog.text
+    sd = as_big_vision(timm_vit[1], heads=2, depth=2)
+    np.savez(tmp_path / "vit.npz", **sd)
+    config.init.path = str(tmp_path / "vit.npz")
+    with caplog.at_level(logging.WARNING):
+        read_pretrained(config)
+    assert "tanh-approximate GELU" in caplog.text
+    caplog.clear()
+    config.model.kwargs.gelu_approximate = True
+    with caplog.at_level(logging.WARNING):
+        read_pretrained(config)
+    assert "tanh-approximate GELU" not in caplog.text
+
+
+def test_sagejax_weights_keep_the_normalisation_they_were_trained_with(tmp_path):
+    from sagejax import models
+    from sagejax.models.named import named_arrays
+
+    trained = sage_decoy.get_config("sage,smoke")
+    trained.data.normalize = "imagenet"
+    arrays = {name: np.asarray(value) for name, value in named_arrays(models.build_model(trained)).items()}
+    metadata = {"format": "sagejax", "config": trained.to_json()}
+    save_file(arrays, str(tmp_path / "export.safetensors"), metadata=metadata)
+    config = sage_decoy.get_config("sage,smoke")
+    config.init.path = str(tmp_path / "export.safetensors")
+    with pytest.raises(ConfigError, match=r"trained with config.data.normalize='imagenet', this config has 'none'"):
+        read_pretrained(config)
+    config.data.normalize = "imagenet"
+    assert read_pretrained(config).keys() == arrays.keys()
 
 
 @pytest.mark.parametrize(
