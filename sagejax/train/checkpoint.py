@@ -156,10 +156,12 @@ def restore_state(manager: ocp.CheckpointManager, abstract_state, *, step: int, 
     e.g. to use a trained model), verified against its checksums; a damaged checkpoint raises RuntimeError naming
     it and is left in place."""
     items = {"state": ocp.args.StandardRestore(abstract_state)}
-    if data_iterator is not None:
-        items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
+    position = None
     if data_iterator is not None:
         _check_position_format(manager, step)
+        position = _position_of_other_process_count(manager, step)
+    if data_iterator is not None and position is None:
+        items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
     try:
         restored = manager.restore(step, args=ocp.args.Composite(**items))
     except Exception as error:  # orbax raises several types for damaged files
@@ -167,7 +169,28 @@ def restore_state(manager: ocp.CheckpointManager, abstract_state, *, step: int, 
             f"checkpoint at step {step} in {manager.directory} could not be restored ({error})"
         ) from error
     _verify(manager, step, restored["state"])
+    if position is not None:
+        data_iterator.set_state(position)
     return restored["state"]
+
+
+def _position_of_other_process_count(manager: ocp.CheckpointManager, step: int) -> dict | None:
+    """The data position of a checkpoint written by another number of processes, or None when this process has its
+    own file. Each process reads its rows of one global stream and counts global batches, so every process's position
+    is the same number and is this process's position too (a checkpoint of 2 processes resumes in 1 and back)."""
+    folder = manager.directory / str(step) / "data"
+    if (folder / f"process_{jax.process_index()}-of-{jax.process_count()}.json").exists():
+        return None
+    files = sorted(folder.glob("process_*-of-*.json"))
+    if not files:
+        return None
+    positions = [json.loads(path.read_text()) for path in files]
+    if any(position != positions[0] for position in positions):
+        raise CheckpointError(
+            f"checkpoint at step {step} in {manager.directory}: its {len(files)} processes saved different data "
+            f"positions, which {jax.process_count()} process(es) cannot take over; resume it with {len(files)}"
+        )
+    return positions[0]
 
 
 def all_finite(tree) -> bool:

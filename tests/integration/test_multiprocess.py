@@ -1,5 +1,6 @@
 """Two JAX processes on this machine (a local coordinator, 4 CPU devices each) train SAGE as one 8-device run does,
-each reading only its rows of the global batch; a restarted pair resumes a checkpoint bit-identically."""
+each reading only its rows of the global batch; a restarted pair resumes a checkpoint bit-identically, and one
+process resumes it too."""
 
 import json
 import os
@@ -135,6 +136,14 @@ def test_two_processes_train_as_one_and_resume_bit_identically(decoy_dir, tmp_pa
     final_resumed = _params(resumed, 6)
     for key in final_two:
         np.testing.assert_array_equal(final_resumed[key], final_two[key], err_msg=key)
+
+    # The pair's checkpoint of step 3 resumes in one process with the same 8 devices: the same global batches follow
+    # (each process's data position counts global batches), so the same losses to float tolerance.
+    single = tmp_path / "single"
+    shutil.copytree(two, single)
+    shutil.rmtree(single / "checkpoints" / "6")
+    _train(single, decoy_dir, processes=1)
+    np.testing.assert_allclose([_losses(single)[s] for s in (4, 6)], [_losses(two)[s] for s in (4, 6)], rtol=1e-5)
 
 
 def test_sigterm_to_one_process_stops_the_pair_at_one_step_and_the_pair_resumes_bit_identically(decoy_dir, tmp_path):

@@ -62,18 +62,20 @@ def test_sage_loss_names_unknown_settings():
 def test_sage_loss_has_finite_gradients_with_empty_and_full_maps():
     model, config = _model()
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    batch = _batch()
+
+    @jax.jit
+    @jax.grad
+    def grad_of_loss(params, saliency):
+        m = nnx.merge(graphdef, params, rest, copy=True)
+        return sagejax.sage_loss_from_apply(
+            lambda x: models.forward(m, x),
+            images=batch["image"],
+            saliency=saliency,
+            labels=batch["label"],
+            rng=jax.random.key(0),
+        )[0]
+
     for fill in (0.0, 1.0):
-        batch = {**_batch(), "saliency": jnp.full((8, 16, 16), fill)}
-
-        def loss(params):
-            m = nnx.merge(graphdef, params, rest, copy=True)
-            return sagejax.sage_loss_from_apply(
-                lambda x: models.forward(m, x),
-                images=batch["image"],
-                saliency=batch["saliency"],
-                labels=batch["label"],
-                rng=jax.random.key(0),
-            )[0]
-
-        grads = jax.grad(loss)(params)
+        grads = grad_of_loss(params, jnp.full((8, 16, 16), fill))
         assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads)), fill
