@@ -130,16 +130,13 @@ def sage_loss_from_apply(
     config = _sage_settings(settings)
     n = sage.num_view_examples(images.shape[0], config.view_fraction)
     built = sage.config_views(config, images=images[:n], saliency=saliency[:n], rng=rng)
-    stacked = jnp.concatenate([images] + [built[name] for name in sage.VIEW_NAMES[1:]], axis=0)
-    out = apply_fn(stacked)
-    offsets = {"x": (0, images.shape[0])}
-    for i, name in enumerate(sage.VIEW_NAMES[1:]):
-        offsets[name] = (images.shape[0] + i * n, n)
-    views = {
-        name: {k: out[k][start : start + size] for k in ("logits", "embedding")}
-        for name, (start, size) in offsets.items()
-    }
-    return sage.loss_from_views(config, views, labels)
+
+    def apply(x):
+        out = apply_fn(x)
+        return {key: out[key] for key in ("logits", "embedding")}
+
+    views = {"x": images, **{name: built[name] for name in sage.VIEW_NAMES[1:]}}
+    return sage.loss_from_views(config, sage.forward_stacked(apply, views), labels)
 
 
 def _sage_settings(settings: Mapping) -> ml_collections.ConfigDict:

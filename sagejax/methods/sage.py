@@ -63,9 +63,10 @@ def frozen_copy(model):
     return nnx.merge(graphdef, jax.lax.stop_gradient(params), rest, copy=True)
 
 
-def forward_stacked(model, views: dict, *, hook=None) -> dict:
-    """Runs `model` once over `views` (name -> images) stacked on the batch axis; returns each view's outputs."""
-    out = models.forward(model, jnp.concatenate(list(views.values()), axis=0), hook=hook)
+def forward_stacked(apply, views: dict) -> dict:
+    """Runs `apply(images) -> {key: (N, ...)}` once over `views` (name -> images) stacked on the batch axis; returns
+    each view's outputs."""
+    out = apply(jnp.concatenate(list(views.values()), axis=0))
     starts = itertools.accumulate((view.shape[0] for view in views.values()), initial=0)
     return {
         name: {key: value[start : start + view.shape[0]] for key, value in out.items()}
@@ -83,10 +84,11 @@ def forward_views(model, batch, rng, config):
     views = {"x": images, **{name: built[name] for name in VIEW_NAMES[1:]}}
     trained = gradient_views(config)
     hook = config.hook or None
-    out = forward_stacked(model, {name: views[name] for name in trained}, hook=hook)
+    out = forward_stacked(lambda x: models.forward(model, x, hook=hook), {name: views[name] for name in trained})
     targets = {name: view for name, view in views.items() if name not in trained}
     if targets:
-        out.update(forward_stacked(frozen_copy(model), targets, hook=hook))
+        frozen = frozen_copy(model)
+        out.update(forward_stacked(lambda x: models.forward(frozen, x, hook=hook), targets))
     return {name: out[name] for name in VIEW_NAMES}, n
 
 

@@ -6,16 +6,18 @@ import pathlib
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 from safetensors.numpy import save_file
 from support import smoke_config
 
-from sagejax.configs import sage_finetune
+from sagejax.configs import sage_decoy, sage_finetune
+from sagejax.errors import ConfigError
 from sagejax.train.pretrained import read_pretrained
 from sagejax.trainer import train_and_evaluate
 
 sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "unit" / "models"))
-from torch_reference import random_resnet_state  # noqa: E402
+from torch_reference import random_resnet_state, random_vit_state  # noqa: E402
 
 
 def _jpeg_csv_folder(root: pathlib.Path) -> pathlib.Path:
@@ -74,3 +76,14 @@ def test_sage_starts_from_an_xent_runs_weights(xent_run, decoy_dir, tmp_path):
     assert all(np.array_equal(pretrained[name], trained[name]) for name in trained)
     results = train_and_evaluate(config, str(tmp_path / "sage_from_xent"))
     assert 0 <= results["eval/classification/test/accuracy"] <= 1
+
+
+def test_a_misfitting_weights_file_is_named_before_anything_is_written(tmp_path):
+    state = random_vit_state(np.random.default_rng(0), patch=4, dim=32, depth=2, mlp_dim=64, grid=8, num_classes=10)
+    save_file(state, str(tmp_path / "vit.safetensors"))
+    config = sage_decoy.get_config("sage,smoke")
+    config.data.data_dir = str(tmp_path / "tfds")
+    config.init.path = str(tmp_path / "vit.safetensors")
+    with pytest.raises(ConfigError, match=r"vit.safetensors holds timm vit weights; model 'resnet18' is a resnet"):
+        train_and_evaluate(config, str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists() and not (tmp_path / "tfds").exists()

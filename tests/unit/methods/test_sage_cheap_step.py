@@ -117,7 +117,8 @@ def test_batchnorm_running_statistics_come_from_the_gradient_pass_only():
     # The model's running statistics are those of a train-mode pass over x, x~ and x~' alone (x' is forward-only).
     model = _resnet()
     views = sage.config_views(config, images=batch["image"], saliency=batch["saliency"], rng=jax.random.key(1))
-    sage.forward_stacked(model, {"x": batch["image"], "x_keep": views["x_keep"], "x_degrade": views["x_degrade"]})
+    trained = {"x": batch["image"], "x_keep": views["x_keep"], "x_degrade": views["x_degrade"]}
+    sage.forward_stacked(lambda x: models.forward(model, x), trained)
     _, _, expected = nnx.split(model, nnx.Param, ...)
     chex.assert_trees_all_close(model_state, expected, rtol=1e-5, atol=1e-6)
 
