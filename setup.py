@@ -41,5 +41,7 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "chex>=0.1.90,<0.2", "ruff>=0.17,<0.18", "scikit-learn>=1.4,<2"],
+        # gs:// workdirs: fsspec's GCS filesystem for epath, the GCS client for orbax's bucket lookups
+        "gcs": ["gcsfs>=2024.6", "google-cloud-storage>=2.14,<4"],
     },
 )

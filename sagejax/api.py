@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Callable, Mapping
 
 import jax
@@ -21,7 +20,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from sagejax import data, methods, models
+from sagejax import data, methods, models, storage
 from sagejax.errors import ConfigError, DataError, MissingError
 from sagejax.methods import sage
 from sagejax.models import convert, weight_files
@@ -81,15 +80,14 @@ def make_predict(model: nnx.Module, config) -> Callable[[np.ndarray], dict[str, 
 
 def export(workdir: str, out: str) -> str:
     """Writes the parameters and BatchNorm statistics of the run in `workdir` (newest checkpoint; no optimizer
-    state) to the safetensors file `out`, with the run's config and step as metadata; returns `out`."""
-    from safetensors.numpy import save_file
+    state) to the safetensors file `out` (a path or a gs:// object), with the run's config and step as metadata;
+    returns `out`."""
+    from safetensors.numpy import save
 
     run = load(workdir)
     tensors = {name: np.asarray(value) for name, value in named_arrays(run.model).items()}
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     metadata = {"format": "sagejax", "config": run.config.to_json(), "step": str(run.step)}
-    save_file(tensors, out + ".tmp", metadata=metadata)
-    os.replace(out + ".tmp", out)
+    storage.write_bytes(out, save(tensors, metadata=metadata))
     return out
 
 
@@ -97,7 +95,7 @@ def load_exported(path: str, config=None) -> nnx.Module:
     """The model of `config` (default: the config stored in the file) with the weights of an exported file, in
     eval mode. Strict: every parameter and statistic must be in the file with its shape, and no key may be left
     over."""
-    if not os.path.isfile(path):
+    if not storage.path(path).is_file():
         raise MissingError(f"no exported weights file {path}")
     tensors, metadata = weight_files.read(path)
     if config is None:

@@ -21,7 +21,7 @@ import numpy as np
 import optax
 from PIL import Image
 
-from sagejax import data, methods, models
+from sagejax import data, methods, models, storage
 from sagejax.errors import ConfigError
 from sagejax.evaluate.evaluators import corrupted
 from sagejax.report import benchmark_plot
@@ -500,13 +500,12 @@ def input_table(result: dict) -> str:
 
 def write(out: str, results: list[dict], table: str, *, plot: bool) -> None:
     """Appends the rows to `out`, writes the table to `<out>.md` (also printed) and the plot to `<out>.png`."""
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    with open(out, "a", encoding="utf-8") as f:
-        for result in results:
-            f.write(json.dumps(result) + "\n")
+    rows = storage.AppendFile(out)
+    for result in results:
+        rows.write(json.dumps(result) + "\n")
+    rows.close()
     stem = os.path.splitext(out)[0]
-    with open(f"{stem}.md", "w", encoding="utf-8") as f:
-        f.write(table)
+    storage.write_text(f"{stem}.md", table)
     if plot:
         benchmark_plot(results, f"{stem}.png")
     print(table, flush=True)

@@ -15,11 +15,11 @@ import tensorflow_datasets as tfds
 import tqdm
 from jax.experimental import multihost_utils
 
-from sagejax import data
+from sagejax import data, storage
 from sagejax.data import tfds_writer
 from sagejax.errors import ConfigError, ExistsError
 from sagejax.methods.teacher import FIXATION_RULES, derive_fixations, load_teacher, make_map_fn
-from sagejax.train import checkpoint, watchdog
+from sagejax.train import watchdog
 from sagejax.train.mesh import batch_sharding, make_mesh
 
 MAP_KEY, FIXATIONS_KEY = "teacher_saliency", "teacher_fixations"
@@ -54,7 +54,7 @@ def _validate(finite: np.ndarray, peak: np.ndarray, indices, split: str) -> None
 def _check_writable(output_dir: str) -> None:
     """Raises naming `output_dir` when it cannot be created or written (found before any work is done)."""
     try:
-        checkpoint.probe_writable(output_dir)
+        storage.probe_writable(output_dir)
     except OSError as error:
         raise ConfigError(f"--output_dir {output_dir} is not writable ({error.strerror})") from error
 
@@ -76,9 +76,7 @@ def _check_settings(output_dir: str, split: str, settings: dict) -> None:
                 "use another --output_dir or --overwrite"
             )
     elif jax.process_index() == 0:
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            json.dump(settings, f, indent=2, sort_keys=True)
-        os.replace(path + ".tmp", path)
+        storage.write_text(path, json.dumps(settings, indent=2, sort_keys=True))
 
 
 def _remove_split(output_dir: str, dataset_name: str, split: str) -> None:
@@ -122,6 +120,11 @@ def label_split(
     `devices` = the devices this process runs the teacher on (default its local ones); `on_shard_written(shard)`
     is called after each shard is on disk.
     """
+    if storage.is_url(output_dir):
+        raise ConfigError(
+            f"--output_dir {output_dir}: labels are an ArrayRecord dataset, which is read from filesystem paths "
+            "only; label into a local or mounted folder (the teacher's workdir may be a bucket)"
+        )
     output_dir = os.path.abspath(os.path.expanduser(output_dir))
     process_index = jax.process_index() if process_index is None else process_index
     process_count = jax.process_count() if process_count is None else process_count

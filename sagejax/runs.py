@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import fnmatch
-import glob
 import hashlib
 import json
 import os
@@ -16,6 +15,7 @@ import socket
 
 import jax
 
+from sagejax import storage
 from sagejax.errors import ConfigError, ExistsError, MissingError
 from sagejax.evaluate.evaluators import default_config
 from sagejax.train import run_info
@@ -29,8 +29,8 @@ _REUSABLE_CHANGES = tuple(pattern for pattern in RESUMABLE_CHANGES if pattern !=
 def finished_results(config, workdir: str) -> dict | None:
     """The results of the finished run of `config` in `workdir` (None if it has not finished); refuses a run that
     was trained under another config, naming the keys that differ."""
-    results_path = os.path.join(workdir, "results.json")
-    if not os.path.exists(results_path):
+    results_path = storage.path(workdir) / "results.json"
+    if not results_path.exists():
         return None
     stored = flatten(with_defaults(run_info.read_config(workdir).to_dict()))
     wanted = flatten(with_defaults(config.to_dict()))
@@ -44,8 +44,7 @@ def finished_results(config, workdir: str) -> dict | None:
             f"{workdir} was trained under another config ({', '.join(differ[:8])} differ): use another --workdir "
             "or move the run aside"
         )
-    with open(results_path, encoding="utf-8") as f:
-        return json.load(f)
+    return json.loads(results_path.read_text(encoding="utf-8"))
 
 
 def train_or_reuse(config, workdir: str) -> dict | None:
@@ -67,8 +66,9 @@ def train_or_reuse(config, workdir: str) -> dict | None:
 def run_lock(workdir: str):
     """Holds `workdir/.lock` (an flock, released when the process ends however it ends), so two commands never train
     one run folder at once; refuses naming the host and process that hold it. The processes of one multi-process
-    run train the folder together and take no lock."""
-    if jax.process_count() > 1:
+    run train the folder together and take no lock; nor does a bucket folder, which has no locks (one command per
+    bucket run folder is the user's to keep)."""
+    if jax.process_count() > 1 or storage.is_url(workdir):
         yield
         return
     os.makedirs(workdir, exist_ok=True)
@@ -91,43 +91,47 @@ def run_lock(workdir: str):
 
 
 def _is_run(path: str) -> bool:
-    return os.path.exists(os.path.join(path, "config.json"))
+    return (storage.path(path) / "config.json").exists()
 
 
 def group_runs(paths) -> dict[str, list[str]]:
-    """{group: run directories}: each path (globs allowed) is a run directory, grouped under its own name, or a
-    directory whose sub-directories are runs (e.g. the seeds of one method), grouped under its name."""
+    """{group: run directories}: each path (globs allowed, also on a bucket) is a run directory, grouped under its
+    own name, or a directory whose sub-directories are runs (e.g. the seeds of one method), grouped under its name."""
     groups: dict[str, list[str]] = {}
     for pattern in paths:
-        matches = sorted(glob.glob(os.path.expanduser(pattern))) or [pattern]
-        for path in matches:
-            path = os.path.normpath(path)
+        for path in storage.glob(pattern) or [os.fspath(storage.path(pattern))]:
             if _is_run(path):
                 runs = [path]
             else:
-                runs = sorted(p for p in glob.glob(os.path.join(path, "*")) if _is_run(p))
+                runs = [p for p in storage.glob(f"{path}/*") if _is_run(p)]
             if not runs:
                 raise MissingError(f"{path} is neither a sagejax.main run (no config.json) nor a directory of runs")
-            groups.setdefault(os.path.basename(path), []).extend(runs)
+            groups.setdefault(storage.path(path).name, []).extend(runs)
     return groups
 
 
 def checkpoint_fingerprint(workdir: str) -> dict:
     """{"step", "digest"} of the newest checkpoint in `workdir`: its step, and a digest of its files' names, sizes and
     modification times, so a cache keyed on it notices further training, a resume or a replaced checkpoint."""
-    root = os.path.join(workdir, "checkpoints")
-    steps = sorted(int(name) for name in os.listdir(root) if name.isdigit()) if os.path.isdir(root) else []
+    root = storage.path(workdir) / "checkpoints"
+    steps = sorted(int(child.name) for child in root.iterdir() if child.name.isdigit()) if root.is_dir() else []
     if not steps:
         raise MissingError(f"no checkpoint in {root} to evaluate")
-    newest = os.path.join(root, str(steps[-1]))
+    newest = root / str(steps[-1])
     digest = hashlib.sha256()
-    for folder, _, files in sorted(os.walk(newest)):
-        for name in sorted(files):
-            stat = os.stat(os.path.join(folder, name))
-            digest.update(
-                f"{os.path.relpath(os.path.join(folder, name), newest)}:{stat.st_size}:{stat.st_mtime_ns};".encode()
-            )
+    for file in _files_under(newest):
+        stat = file.stat()
+        digest.update(f"{file.relative_to(newest)}:{stat.length}:{stat.mtime};".encode())
     return {"step": steps[-1], "digest": digest.hexdigest()[:16]}
+
+
+def _files_under(folder):
+    """The files below `folder`, in name order (listed folder by folder: a bucket has no recursive walk in epath)."""
+    for child in sorted(folder.iterdir()):
+        if child.is_dir():
+            yield from _files_under(child)
+        else:
+            yield child
 
 
 def evaluate_run(workdir: str, evaluator_type: str, settings: dict, *, cache: str, overwrite: bool = False) -> dict:
@@ -135,12 +139,11 @@ def evaluate_run(workdir: str, evaluator_type: str, settings: dict, *, cache: st
     the newest checkpoint of the run in `workdir`. Cached as `workdir/<cache>.json` with the settings and the
     checkpoint's fingerprint: a cache of other settings or of another checkpoint (more training since, a resume),
     or `overwrite`, is recomputed; the run's own results.json is left alone."""
-    path = os.path.join(workdir, f"{cache}.json")
+    path = storage.path(workdir) / f"{cache}.json"
     settings = json.loads(json.dumps(settings))  # tuples as lists, as the cache stores them
     fingerprint = checkpoint_fingerprint(workdir)
-    if os.path.exists(path) and not overwrite:
-        with open(path, encoding="utf-8") as f:
-            cached = json.load(f)
+    if path.exists() and not overwrite:
+        cached = json.loads(path.read_text(encoding="utf-8"))
         if cached.get("settings") == settings and cached.get("checkpoint") == fingerprint:
             return cached["metrics"]
     config = run_info.read_config(workdir)
@@ -148,7 +151,8 @@ def evaluate_run(workdir: str, evaluator_type: str, settings: dict, *, cache: st
     results = evaluate_checkpoint(config, workdir, write=False)
     prefix = f"eval/{evaluator_type}/"
     metrics = {key[len(prefix) :]: value for key, value in results.items() if key.startswith(prefix)}
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump({"settings": settings, "checkpoint": fingerprint, "metrics": metrics}, f, indent=1, sort_keys=True)
-    os.replace(path + ".tmp", path)
+    storage.write_text(
+        path,
+        json.dumps({"settings": settings, "checkpoint": fingerprint, "metrics": metrics}, indent=1, sort_keys=True),
+    )
     return metrics

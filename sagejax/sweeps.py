@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from absl import logging
 
-from sagejax import methods
+from sagejax import methods, report, storage
 from sagejax import runs as runs_lib
 from sagejax.errors import ConfigError
 
@@ -285,11 +285,7 @@ def markdown(summary: dict, grid: dict[str, list], *, mode: str = "grid") -> str
 def plot_axes(summary: dict, grid: dict[str, list], workdir: str, name: str = "sweep", *, anchor: dict) -> list[str]:
     """`<name>_<axis>.png` per axis with more than one value: the selection metric (mean ± std over seeds) along
     the axis, every other axis at `anchor`'s value (the chosen point of a grid, the centre of an ablation)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = report.pyplot()
     scale, paths = _scale(summary["select"]), []
     for axis, values in grid.items():
         if len(values) < 2:
@@ -305,11 +301,7 @@ def plot_axes(summary: dict, grid: dict[str, list], workdir: str, name: str = "s
         ax.set_ylabel(summary["select"].split("/", 1)[1] + (" (%)" if scale != 1 else ""))
         others = ", ".join(f"{k}={_format(v)}" for k, v in anchor.items() if k != axis)
         ax.set_title(others or "sweep", fontsize=7)
-        fig.tight_layout()
-        path = os.path.join(workdir, f"{name}_{axis}.png")
-        fig.savefig(path)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(report.save_figure(fig, f"{workdir}/{name}_{axis}.png"))
     return paths
 
 
@@ -351,12 +343,13 @@ def sweep(
         print(f"{len(runs) - len(missing)} of {len(runs)} runs finished; waiting for {missing[:5]} of other processes")
         return None
     summary = summarize(runs, results, select=select, minimize=minimize)
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, f"{name}.json"), "w", encoding="utf-8") as f:
-        json.dump({"grid": grid, "seeds": list(seeds), "mode": mode, **summary}, f, indent=2, default=_format)
+    folder = storage.path(workdir)
+    storage.write_text(
+        folder / f"{name}.json",
+        json.dumps({"grid": grid, "seeds": list(seeds), "mode": mode, **summary}, indent=2, default=_format),
+    )
     table = markdown(summary, grid, mode=mode)
-    with open(os.path.join(workdir, f"{name}.md"), "w", encoding="utf-8") as f:
-        f.write(table + "\n")
+    storage.write_text(folder / f"{name}.md", table + "\n")
     anchor = summary["points"][summary["chosen"]]["values"] if mode == "grid" else centre_of(grid)
     plot_axes(summary, grid, workdir, name, anchor=anchor)
     print(table)

@@ -17,7 +17,7 @@ import signal
 import jax
 import numpy as np
 
-from sagejax import data, methods
+from sagejax import data, methods, storage
 from sagejax.errors import ConfigError, MissingError, SagejaxError, StorageError, caused_by
 from sagejax.evaluate.evaluators import make_evaluators
 from sagejax.report import tables
@@ -67,7 +67,7 @@ class _Run:
 
     def __init__(self, config, workdir: str, *, train: bool = True):
         self.config, self.workdir = config, workdir
-        checkpoint.check_local(workdir)
+        storage.check_backend(workdir)
         if config.train.steps < 1:
             raise ConfigError(f"config.train.steps must be >= 1, got {config.train.steps}")
         self.mesh = make_mesh(config.mesh.axes.to_dict(), devices=mesh_devices(config.mesh.get("num_devices", 0)))
@@ -143,7 +143,7 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
             raise StorageError(_disk_full_message(workdir)) from error
         if code is not None:
             raise StorageError(
-                f"the run folder {os.path.abspath(workdir)} can no longer be written ({os.strerror(code)}): make it "
+                f"the run folder {storage.path(workdir)} can no longer be written ({os.strerror(code)}): make it "
                 "writable and rerun the command, which resumes from the newest checkpoint"
             ) from error
         raise
@@ -157,13 +157,13 @@ _STORAGE_ERRNOS = (errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS)
 def _storage_errno(error: BaseException | None, workdir: str) -> int | None:
     """ENOSPC, or EACCES, EPERM or EROFS on a path in `workdir` (or on no named path), when `error` or an exception
     it was raised from is a full disk or a run folder that cannot be written (orbax and tfds wrap the OSError)."""
-    inside = os.path.abspath(workdir) + os.sep
+    inside = os.fspath(storage.path(workdir)) + "/"
 
     def code_of(exception) -> int | None:
         code, filename = getattr(exception, "errno", None), getattr(exception, "filename", None)
         if code == errno.ENOSPC:
             return code
-        if code in _STORAGE_ERRNOS and (filename is None or os.path.abspath(str(filename)).startswith(inside)):
+        if code in _STORAGE_ERRNOS and (filename is None or os.fspath(storage.path(filename)).startswith(inside)):
             return code
         return errno.ENOSPC if "No space left on device" in str(exception) else None
 
@@ -172,12 +172,13 @@ def _storage_errno(error: BaseException | None, workdir: str) -> int | None:
 
 
 def _disk_full_message(workdir: str) -> str:
-    folder = os.path.abspath(workdir)
+    # with a bucket workdir, the full disk is this host's (temporary files)
+    folder = os.getcwd() if storage.is_url(workdir) else os.fspath(storage.path(workdir))
     while not os.path.exists(folder):
         folder = os.path.dirname(folder)
     free = shutil.disk_usage(folder).free
     return (
-        f"no space left on the disk under {os.path.abspath(workdir)} ({free / 2**20:.0f} MiB free): free space or use "
+        f"no space left on the disk under {storage.path(workdir)} ({free / 2**20:.0f} MiB free): free space or use "
         "a workdir on another disk; the checkpoints already saved are kept"
     )
 
@@ -288,7 +289,7 @@ def evaluate_checkpoint(config, workdir: str, *, write: bool = True) -> dict[str
     """Eval-only: restores the newest checkpoint in `workdir` and runs every evaluator on it; with `write`, the
     results replace the run's results.json / results.md (tools that add their own evaluations pass False)."""
     if not checkpoint.has_checkpoint(workdir):
-        raise MissingError(f"no checkpoint in {os.path.join(workdir, 'checkpoints')} to evaluate")
+        raise MissingError(f"no checkpoint in {storage.path(workdir) / 'checkpoints'} to evaluate")
     run = _Run(config, workdir, train=False)
     logger = MetricLogger(workdir, total_steps=config.train.steps, tensorboard=False)
     try:
@@ -306,8 +307,9 @@ def write_results(workdir: str, results: dict[str, float], *, step: int) -> None
     in `workdir`, process 0 only."""
     if jax.process_index() != 0:
         return
-    with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
-        json.dump({"step": step, **results}, f, indent=2, sort_keys=True)
+    storage.write_text(
+        storage.path(workdir) / "results.json", json.dumps({"step": step, **results}, indent=2, sort_keys=True)
+    )
     rows = {}
     for key, value in results.items():
         row, metric = key.split("/", 1)[1].rsplit("/", 1)  # eval/<name>/<split>[/<baseline>]/<metric>
@@ -315,6 +317,5 @@ def write_results(workdir: str, results: dict[str, float], *, step: int) -> None
     metrics = sorted({metric for row in rows.values() for metric in row})
     cells = [[name] + [f"{row[m]:.4f}" if m in row else tables.MISSING for m in metrics] for name, row in rows.items()]
     table = tables.markdown_table(["evaluator/split", *metrics], cells) + "\n"
-    with open(os.path.join(workdir, "results.md"), "w", encoding="utf-8") as f:
-        f.write(table)
+    storage.write_text(storage.path(workdir) / "results.md", table)
     print(f"results at step {step} ({workdir}/results.md):\n{table}", flush=True)

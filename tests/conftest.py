@@ -58,3 +58,21 @@ def devices():
     devs = jax.devices()
     assert len(devs) == 8, f"expected 8 simulated devices, got {len(devs)}"
     return devs
+
+
+@pytest.fixture
+def fake_bucket(tmp_path, monkeypatch):
+    """`gs://` served offline from a local folder (tests/fake_bucket.py), yielded as that folder; the test runs in a
+    fresh working directory, so a URL mistaken for a path would show up there as a `gs:` folder."""
+    import fake_bucket
+
+    root = tmp_path / "bucket-root"
+    root.mkdir()
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    fake_bucket.install(monkeypatch, str(root))
+    yield root
+    monkeypatch.undo()
+    fake_bucket.clear_caches()
+    assert not (work / "gs:").exists(), "a gs:// URL was written as a local path"

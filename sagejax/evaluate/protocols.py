@@ -8,9 +8,10 @@ index the one array and share its bona fide samples: the caller must then keep t
 
 import json
 import math
-import pathlib
 
 import numpy as np
+
+from sagejax import storage
 
 MEAN_ROW = "mean ± std"
 
@@ -76,7 +77,7 @@ def _finite_or_none(metrics: dict) -> dict[str, float | None]:
     return {str(k): (float(v) if math.isfinite(float(v)) else None) for k, v in metrics.items()}
 
 
-def to_json(results: dict[str, dict[str, float]], path) -> pathlib.Path:
+def to_json(results: dict[str, dict[str, float]], path):
     """Writes {"rows": results, "mean": …, "std": …} as strict JSON (non-finite values become null) to `path`."""
     _, mean, std = _column_stats(results)
     payload = {
@@ -84,7 +85,4 @@ def to_json(results: dict[str, dict[str, float]], path) -> pathlib.Path:
         "mean": _finite_or_none(mean),
         "std": _finite_or_none(std),
     }
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    return path
+    return storage.write_text(path, json.dumps(payload, indent=2, allow_nan=False) + "\n")

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import pickle
+import tempfile
 import zipfile
 from collections import OrderedDict
 
 import ml_dtypes
 import numpy as np
 
+from sagejax import storage
 from sagejax.errors import ConfigError, MissingError
 
 _TORCH_STORAGES = {
@@ -28,9 +30,17 @@ _TORCH_STORAGES = {
 
 
 def read(path: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """({name: array}, metadata) of the weights file `path`, by its suffix; one error line when it cannot be read."""
-    if not os.path.isfile(path):
+    """({name: array}, metadata) of the weights file `path` (a file or a gs:// object), by its suffix; one error line
+    when it cannot be read."""
+    source = storage.path(path)
+    if not source.is_file():
         raise MissingError(f"no weights file {path}")
+    if storage.is_url(path):  # the readers below take a local file: copied to a temporary one first
+        with tempfile.TemporaryDirectory() as folder:
+            local = os.path.join(folder, source.name)
+            with open(local, "wb") as f:
+                f.write(source.read_bytes())
+            return read(local)
     suffix = os.path.splitext(path)[1].lower()
     try:
         if suffix == ".safetensors":

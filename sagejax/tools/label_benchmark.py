@@ -18,7 +18,7 @@ import jax
 import numpy as np
 from absl import flags, logging
 
-from sagejax import data, errors, labeling
+from sagejax import data, errors, labeling, storage
 from sagejax.report import tables
 
 flags.DEFINE_string("teacher_workdir", None, "Run directory of a trained teacher.")
@@ -70,9 +70,10 @@ def main(argv):
     ]
     for row in rows:
         row["fraction_of_forward"] = row["images_per_s"] / forward_rate
-    with open(FLAGS.out, "a", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
+    out = storage.AppendFile(FLAGS.out)
+    for row in rows:
+        out.write(json.dumps(row) + "\n")
+    out.close()
     cells = [[row["stage"], f"{row['images_per_s']:.0f}", f"{row['fraction_of_forward']:.2f}"] for row in rows]
     print(tables.markdown_table(["stage", "images/s", "÷ teacher forward"], cells))
     print(f"{common['dataset']} {FLAGS.split}, batch {FLAGS.batch_size}, {common['device']} ×{common['num_devices']}")

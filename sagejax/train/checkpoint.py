@@ -9,7 +9,6 @@ reads onto an abstract tree that carries the target shardings, so arrays land di
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import grain
@@ -18,18 +17,20 @@ import jax.numpy as jnp
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
-from sagejax.errors import CheckpointError, ConfigError, MissingError
+from sagejax import storage
+from sagejax.errors import CheckpointError
 
 
 def make_manager(workdir: str, *, keep: int = 2, asynchronous: bool = True) -> ocp.CheckpointManager:
-    """A CheckpointManager over `workdir/checkpoints` that preserves the newest `keep` steps."""
+    """A CheckpointManager over `workdir/checkpoints` (a folder or a gs:// bucket) that preserves the newest `keep`
+    steps."""
     policies = getattr(ocp, "checkpoint_managers", None)
     if policies is not None and hasattr(policies, "LatestN"):
         retention = dict(preservation_policy=policies.LatestN(n=keep))
     else:  # orbax releases near the bottom of setup.py's range may lack preservation policies
         retention = dict(max_to_keep=keep)
     return ocp.CheckpointManager(
-        os.path.join(os.path.abspath(workdir), "checkpoints"),
+        storage.path(workdir) / "checkpoints",
         options=ocp.CheckpointManagerOptions(create=True, enable_async_checkpointing=asynchronous, **retention),
         item_names=("state", "data", "config", "checksums"),
     )
@@ -45,40 +46,15 @@ class _FrozenPosition:
         return self._state
 
 
-def probe_writable(folder: str) -> None:
-    """Creates `folder` and writes and removes a file in it; raises the OSError when it cannot."""
-    os.makedirs(folder, exist_ok=True)
-    probe = os.path.join(folder, f".write-check-{os.getpid()}")
-    with open(probe, "w", encoding="utf-8"):
-        pass
-    os.remove(probe)
-
-
-def check_local(workdir: str) -> None:
-    """Refuses a URL workdir (gs://, s3://...): sagejax writes run folders with local file calls, so its files would
-    land in a local folder named after the URL on each host instead of the bucket."""
-    if "://" in str(workdir):
-        raise ConfigError(
-            f"workdir {workdir} is a URL: sagejax writes run folders on a filesystem path only (its files would land "
-            f"in the local folder {os.path.abspath(workdir)}); mount the bucket on every host (e.g. gcsfuse) and pass "
-            "the mounted path"
-        )
-
-
 def has_checkpoint(workdir: str) -> bool:
     """Whether `workdir` holds a checkpoint step folder (a resume), looked up without creating anything."""
-    folder = os.path.join(os.path.abspath(workdir), "checkpoints")
-    return os.path.isdir(folder) and any(name.isdigit() for name in os.listdir(folder))
+    folder = storage.path(workdir) / "checkpoints"
+    return folder.is_dir() and any(child.name.isdigit() for child in folder.iterdir())
 
 
 def check_writable(workdir: str) -> None:
-    """Raises naming the checkpoint folder of `workdir` when it cannot be created or written, before step 1 (a
-    read-only folder otherwise surfaces minutes later as an orbax timeout)."""
-    folder = os.path.join(os.path.abspath(workdir), "checkpoints")
-    try:
-        probe_writable(folder)
-    except OSError as error:
-        raise MissingError(f"the checkpoint folder {folder} cannot be written ({error.strerror or error})") from error
+    """Raises naming the checkpoint folder of `workdir` when it cannot be created or written, before step 1."""
+    storage.check_writable(storage.path(workdir) / "checkpoints", what="checkpoint folder")
 
 
 def save(manager: ocp.CheckpointManager, step: int, state, data_iterator, *, config: dict) -> None:
@@ -229,7 +205,7 @@ def restore_newest_good(manager: ocp.CheckpointManager, abstract_state, *, data_
 
 def _move_aside(manager: ocp.CheckpointManager, step: int) -> None:
     if jax.process_index() == 0:
-        os.replace(manager.directory / str(step), manager.directory / f"damaged-{step}")
+        (manager.directory / str(step)).rename(manager.directory / f"damaged-{step}")
     if jax.process_count() > 1:
         multihost_utils.sync_global_devices(f"sagejax: checkpoint {step} moved aside")
     manager.reload()

@@ -10,6 +10,8 @@ import time
 import jax
 import numpy as np
 
+from sagejax import storage
+
 
 class MetricLogger:
     """Writes `train/<term>` and `eval/<name>/<split>/<metric>` scalars to the console, JSONL and TensorBoard."""
@@ -24,15 +26,12 @@ class MetricLogger:
         self._jsonl = None
         self._tb = None
         if self.active:
-            os.makedirs(workdir, exist_ok=True)
-            path = os.path.join(workdir, "metrics.jsonl")
-            if resume_step is not None and os.path.exists(path):
+            path = storage.path(workdir) / "metrics.jsonl"
+            if resume_step is not None and path.exists():
                 _drop_rows_after(path, resume_step)
-            self._jsonl = open(path, "a", encoding="utf-8")
+            self._jsonl = storage.AppendFile(path)
             if tensorboard:
-                from tensorboardX import SummaryWriter
-
-                self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+                self._tb = tensorboard_writer(storage.path(workdir) / "tensorboard")
 
     def scalars(self, step: int, metrics: dict[str, float]) -> None:
         """Logs one row of scalars for `step`."""
@@ -79,13 +78,46 @@ class MetricLogger:
             self._tb.close()
 
 
-def _drop_rows_after(path: str, step: int) -> None:
-    """Rewrites the JSONL file at `path` without its rows of steps after `step` (atomically)."""
-    with open(path, encoding="utf-8") as f:
-        lines = [line for line in f if line.strip()]
+def _drop_rows_after(path, step: int) -> None:
+    """Rewrites the JSONL file at `path` without its rows of steps after `step` (whole)."""
+    lines = [line + "\n" for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     kept = [line for line in lines if json.loads(line)["step"] <= step]
     if len(kept) == len(lines):
         return
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.writelines(kept)
-    os.replace(path + ".tmp", path)
+    storage.write_text(path, "".join(kept))
+
+
+class _BucketEventFile:
+    """A TensorBoard event file on a bucket, uploaded whole at each flush (objects cannot be appended to)."""
+
+    def __init__(self, path: str):
+        self._path = storage.path(path)  # a new name per writer, so nothing is there yet
+        self._bytes = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self._bytes += data
+
+    def flush(self) -> None:
+        storage.write_bytes(self._path, bytes(self._bytes))
+
+    def close(self) -> None:
+        self.flush()
+
+
+class _BucketEventFiles:
+    """tensorboardX's writer factory for gs:// folders, through epath like every other file of a run."""
+
+    def open(self, path: str) -> _BucketEventFile:
+        return _BucketEventFile(path)
+
+    def directory_check(self, path: str) -> None:
+        storage.path(path).mkdir(parents=True, exist_ok=True)
+
+
+def tensorboard_writer(folder):
+    """A tensorboardX SummaryWriter writing into `folder` (a filesystem path or a gs:// folder)."""
+    from tensorboardX import SummaryWriter, record_writer
+
+    if storage.is_url(folder):
+        record_writer.register_writer_factory("gs", _BucketEventFiles())
+    return SummaryWriter(os.fspath(folder))

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from sagejax import models
+from sagejax import models, storage
 from sagejax.errors import ConfigError
 from sagejax.models import convert, weight_files
 from sagejax.models.named import named_arrays
@@ -29,13 +29,13 @@ def read_pretrained(config) -> dict[str, np.ndarray] | None:
     init = config.get("init")
     if not init or not init.path:
         return None
-    path, fmt = os.path.expanduser(init.path), init.format
+    path, fmt = os.fspath(storage.path(init.path)), init.format
     if fmt and fmt not in convert.FORMATS:
         raise ConfigError(f"config.init.format={fmt!r}: choose from {list(convert.FORMATS)} or '' to infer it")
     model = nnx.eval_shape(lambda: models.build_model(config))
     backbone = model.backbone if isinstance(model, Student) else model
     family = "resnet" if isinstance(backbone, ResNet) else "vit" if isinstance(backbone, ViT) else None
-    if os.path.isdir(path):
+    if storage.path(path).is_dir():
         (source, trained_config), shown, shown_family = _run_arrays(path), "sagejax", None
     else:
         source, metadata = weight_files.read(path)

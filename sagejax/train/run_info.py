@@ -11,6 +11,7 @@ import jax
 import ml_collections
 import optax
 
+from sagejax import storage
 from sagejax.errors import DataError, MissingError
 from sagejax.train.run_config import with_defaults
 
@@ -39,34 +40,30 @@ def write_run_info(workdir: str, config, *, devices=None, **extra) -> dict:
         **extra,
     }
     if jax.process_index() == 0:
-        os.makedirs(workdir, exist_ok=True)
-        path = os.path.join(workdir, "config.json")
+        path = storage.path(workdir) / "config.json"
         _keep_earlier_version(path, json.loads(json.dumps(info["config"], default=str)))
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(info, f, indent=2, default=str)
+        storage.write_text(path, json.dumps(info, indent=2, default=str))
     return info
 
 
 def read_config(workdir: str) -> ml_collections.ConfigDict:
     """The config a sagejax.main run in `workdir` was trained with (its config.json)."""
-    path = os.path.join(workdir, "config.json")
-    if not os.path.exists(path):
+    path = storage.path(workdir) / "config.json"
+    if not path.exists():
         raise MissingError(f"{path} not found; expected a sagejax.main run directory")
     try:
-        with open(path, encoding="utf-8") as f:
-            return ml_collections.ConfigDict(json.load(f)["config"])
+        return ml_collections.ConfigDict(json.loads(path.read_text(encoding="utf-8"))["config"])
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise DataError(f"{path} is damaged or not a sagejax run's config ({type(error).__name__}: {error})") from error
 
 
-def _keep_earlier_version(path: str, config: dict) -> None:
-    if not os.path.exists(path):
+def _keep_earlier_version(path, config: dict) -> None:
+    if not path.exists():
         return
-    with open(path, encoding="utf-8") as f:
-        earlier = json.load(f)
+    earlier = json.loads(path.read_text(encoding="utf-8"))
     if with_defaults(earlier.get("config") or {}) == with_defaults(config):  # keys added since count as unchanged
         return
     version = 1
-    while os.path.exists(f"{path[: -len('.json')]}.{version}.json"):
+    while path.with_name(f"{path.stem}.{version}.json").exists():
         version += 1
-    os.replace(path, f"{path[: -len('.json')]}.{version}.json")
+    storage.write_text(path.with_name(f"{path.stem}.{version}.json"), path.read_text(encoding="utf-8"))

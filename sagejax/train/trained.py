@@ -8,6 +8,7 @@ import os
 import jax
 import ml_collections
 
+from sagejax import storage
 from sagejax.errors import MissingError
 from sagejax.train import checkpoint, run_info
 from sagejax.train.mesh import replicated
@@ -35,14 +36,14 @@ class Trained:
 
 def restore_trained(workdir: str, mesh) -> Trained:
     """The newest checkpoint of the sagejax.main run in `workdir`, replicated over `mesh`."""
-    checkpoint.check_local(workdir)
-    workdir = os.path.abspath(os.path.expanduser(workdir))
+    storage.check_backend(workdir)
+    workdir = os.fspath(storage.path(workdir))
     config = run_info.read_config(workdir)
     manager = checkpoint.make_manager(workdir, asynchronous=False)
     try:
         step = manager.latest_step()
         if step is None:
-            raise MissingError(f"no checkpoint in {os.path.join(workdir, 'checkpoints')}")
+            raise MissingError(f"no checkpoint in {storage.path(workdir) / 'checkpoints'}")
         # Shapes only (nothing is initialised), replicated over this process's mesh, then the restore.
         setup = init_state(config, make_optimizer(config.optim, config.train.steps, config.train.batch_size), mesh)
         abstract = jax.tree.map(

@@ -41,26 +41,26 @@ def test_launcher_without_arguments_prints_usage(script):
     assert "usage:" in result.stderr
 
 
-def test_tpu_pod_dry_run_prints_the_gcloud_commands_with_the_overrides_quoted():
-    command = [*"bash launch/tpu_pod.sh --dry_run tpu1 zone-a sage_csv:sage /mnt/b/run".split(), "--x=a b"]
+def test_tpu_pod_dry_run_prints_the_gcloud_commands_with_the_overrides_quoted_and_the_bucket_unchanged():
+    command = [*"bash launch/tpu_pod.sh --dry_run tpu1 zone-a sage_csv:sage gs://bkt/run".split(), "--x=a b"]
     result = subprocess.run(command, cwd=LAUNCH.parent, capture_output=True, text=True, check=True)
     scp, ssh = [shlex.split(line) for line in result.stdout.splitlines()]
     assert scp[:6] == ["gcloud", "compute", "tpus", "tpu-vm", "scp", "--recurse"] and scp[-1] == "tpu1:sagejax"
     assert ssh[:6] == ["gcloud", "compute", "tpus", "tpu-vm", "ssh", "tpu1"] and "--zone=zone-a" in ssh
     remote = shlex.split(ssh[-1].removeprefix("--command="))
-    assert remote[-5:] == ["--config", "sage_csv:sage", "--workdir", "/mnt/b/run", "--x=a b"]
-    assert "SAGEJAX_DISTRIBUTED=1" in remote
+    assert remote[-5:] == ["--config", "sage_csv:sage", "--workdir", "gs://bkt/run", "--x=a b"]
+    assert "SAGEJAX_DISTRIBUTED=1" in remote and ".[gcs]" in remote  # the workers can reach the bucket
 
 
-def test_slurm_dry_run_prints_the_srun_command():
+def test_slurm_dry_run_prints_the_srun_command_with_the_bucket_unchanged():
     env = {**os.environ, "SLURM_SUBMIT_DIR": str(LAUNCH.parent)}
-    command = ["bash", str(LAUNCH / "slurm.sbatch"), "--dry_run", "sage_csv:sage", "/shared/r", "--x=1"]
+    command = ["bash", str(LAUNCH / "slurm.sbatch"), "--dry_run", "sage_csv:sage", "gs://bkt/r", "--x=1"]
     result = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     cd, srun = result.stdout.splitlines()
     assert shlex.split(cd) == ["cd", str(LAUNCH.parent)]
     assert shlex.split(srun) == [
         "SAGEJAX_DISTRIBUTED=1", "srun", "python", "-m", "sagejax.main",
-        "--config", "sage_csv:sage", "--workdir", "/shared/r", "--x=1",
+        "--config", "sage_csv:sage", "--workdir", "gs://bkt/r", "--x=1",
     ]  # fmt: skip
 
 

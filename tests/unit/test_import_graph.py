@@ -12,7 +12,7 @@ PACKAGE = pathlib.Path(__file__).parents[2] / "sagejax"
 COMMANDS = ("sagejax.tools", "sagejax.main", "sagejax.cli")
 # Layers, lowest first: a module may import its own layer and those below, never one above.
 LAYERS = [
-    ("sagejax.errors",),
+    ("sagejax.errors", "sagejax.storage"),
     ("sagejax.losses", "sagejax.models", "sagejax.augment", "sagejax.report"),
     ("sagejax.data",),
     ("sagejax.train",),

@@ -1,10 +1,13 @@
 """What the trainer refuses before it builds data or compiles anything: impossible settings, batches the devices
 cannot split, unknown config variants, a dataset that was never built; each named in one error."""
 
+import sys
+
 import pytest
 
 from sagejax import data
 from sagejax.configs import sage_decoy
+from sagejax.errors import ConfigError
 from sagejax.trainer import train_and_evaluate
 
 
@@ -58,13 +61,19 @@ def test_missing_dataset_directory_is_named(tmp_path):
         data.make_loader(name="decoy_mnist", split="train", data_dir=str(tmp_path), batch_size=8, seed=0, shuffle=False)
 
 
-def test_a_url_workdir_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+def test_a_bucket_workdir_without_its_packages_or_of_another_scheme_is_refused_first(tmp_path, monkeypatch):
     import sagejax
 
     monkeypatch.chdir(tmp_path)
-    message = r"workdir gs://bucket/run1 is a URL: .*mount the bucket on every host"
-    with pytest.raises(ValueError, match=message):
+    for module in ("gcsfs", "google.cloud.storage"):
+        monkeypatch.setitem(sys.modules, module, None)  # not installed, whatever this machine has
+    message = (
+        r"^gs://bucket/run1 is a GCS bucket, which needs gcsfs and google-cloud-storage: pip install 'sagejax\[gcs\]'$"
+    )
+    with pytest.raises(ConfigError, match=message):
         train_and_evaluate(_config(tmp_path), "gs://bucket/run1")
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ConfigError, match=message):
         sagejax.load("gs://bucket/run1")
-    assert not (tmp_path / "gs:").exists()
+    with pytest.raises(ConfigError, match=r"^s3://bucket/run1: sagejax writes run folders .* gs:// buckets only"):
+        train_and_evaluate(_config(tmp_path), "s3://bucket/run1")
+    assert list(tmp_path.iterdir()) == []
