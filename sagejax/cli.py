@@ -14,6 +14,10 @@ COMMANDS = {
     "compare": ("sagejax.tools.compare", "methods × decoy families × seeds, each trained (or reused), one table"),
     "sweep": ("sagejax.tools.sweep", "grid or one-axis sweeps over config keys × seeds, chosen on validation"),
     "loao": ("sagejax.tools.loao", "leave-one-attack-type-out protocol of a PAD config"),
+    "pad_benchmark": (
+        "sagejax.tools.pad_benchmark",
+        "open-set PAD: methods × seeds of leave-one-attack-out on Digit PAD",
+    ),
     "label": ("sagejax.tools.label", "label a dataset split with a trained saliency teacher's maps"),
     "label_benchmark": ("sagejax.tools.label_benchmark", "time the teacher's forward against the whole labeler"),
     "benchmark": ("sagejax.tools.benchmark", "time compiled train steps (and input, corruptions) across settings"),

@@ -2,6 +2,7 @@
 
 from sagejax.data.decoy_mnist import DecoyMnist, DecoyMnistConfig
 from sagejax.data.device import UNIT_SCALED, make_train_transform, to_model_inputs
+from sagejax.data.digit_pad import DigitPad, DigitPadConfig
 from sagejax.data.iterators import build, dataset_config, eval_iter, image_shape, train_iter
 from sagejax.data.mnist_attention import MnistAttention, MnistAttentionConfig
 from sagejax.data.pipeline import BUILDERS, TFDS_DIR, build_dataset, get_builder, make_loader
@@ -15,6 +16,8 @@ __all__ = [
     "UNIT_SCALED",
     "DecoyMnist",
     "DecoyMnistConfig",
+    "DigitPad",
+    "DigitPadConfig",
     "MnistAttention",
     "MnistAttentionConfig",
     "Salicon",

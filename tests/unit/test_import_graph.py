@@ -21,6 +21,7 @@ LAYERS = [
     ("sagejax.trainer", "sagejax.labeling"),
     ("sagejax.runs", "sagejax.api", "sagejax.configs", "sagejax.benchmarking", "sagejax.panel_columns"),
     ("sagejax.comparisons", "sagejax.sweeps", "sagejax.loao_protocol", "sagejax.robustness_tables"),
+    ("sagejax.pad_benchmark",),
     ("sagejax.retrieval_tables", "sagejax.student_comparisons"),
     COMMANDS,
 ]
