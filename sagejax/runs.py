@@ -71,8 +71,9 @@ def run_lock(workdir: str):
     if jax.process_count() > 1 or storage.is_url(workdir):
         yield
         return
-    os.makedirs(workdir, exist_ok=True)
-    path = os.path.join(workdir, ".lock")
+    folder = storage.path(workdir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ".lock"
     with open(path, "a+", encoding="utf-8") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -99,7 +100,8 @@ def group_runs(paths) -> dict[str, list[str]]:
     own name, or a directory whose sub-directories are runs (e.g. the seeds of one method), grouped under its name."""
     groups: dict[str, list[str]] = {}
     for pattern in paths:
-        for path in storage.glob(pattern) or [os.fspath(storage.path(pattern))]:
+        for path in storage.glob(pattern) or [pattern]:
+            path = path if storage.is_url(path) else os.path.normpath(path)
             if _is_run(path):
                 runs = [path]
             else:
@@ -119,15 +121,20 @@ def checkpoint_fingerprint(workdir: str) -> dict:
         raise MissingError(f"no checkpoint in {root} to evaluate")
     newest = root / str(steps[-1])
     digest = hashlib.sha256()
-    for file in _files_under(newest):
-        stat = file.stat()
-        digest.update(f"{file.relative_to(newest)}:{stat.length}:{stat.mtime};".encode())
+    for file in sorted(_files_under(newest), key=lambda file: (os.fspath(file.parent), file.name)):
+        if storage.is_url(file):
+            stat = file.stat()
+            size, mtime = stat.length, stat.mtime
+        else:  # nanoseconds, as caches written before bucket workdirs have them
+            stat = os.stat(file)
+            size, mtime = stat.st_size, stat.st_mtime_ns
+        digest.update(f"{file.relative_to(newest)}:{size}:{mtime};".encode())
     return {"step": steps[-1], "digest": digest.hexdigest()[:16]}
 
 
 def _files_under(folder):
-    """The files below `folder`, in name order (listed folder by folder: a bucket has no recursive walk in epath)."""
-    for child in sorted(folder.iterdir()):
+    """The files below `folder`, listed folder by folder (epath's walk drops a bucket's gs:// from the folders)."""
+    for child in folder.iterdir():
         if child.is_dir():
             yield from _files_under(child)
         else:

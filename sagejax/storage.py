@@ -11,6 +11,7 @@ import glob as glob_module
 import importlib
 import io
 import os
+import uuid
 
 from etils import epath
 
@@ -27,13 +28,17 @@ def is_url(location) -> bool:
 
 
 def path(location) -> epath.Path:
-    """`location` as an epath.Path: a URL unchanged, a filesystem path with `~` expanded and made absolute."""
-    if isinstance(location, epath.Path) and is_url(location):
-        return location
-    location = os.fspath(location)
+    """`location` as an epath.Path: a URL unchanged (after `check_backend`: one line naming what to install, instead
+    of an import error deep in a command), a filesystem path with `~` expanded and made absolute."""
     if is_url(location):
-        return epath.Path(location)
-    return epath.Path(os.path.abspath(os.path.expanduser(location)))
+        check_backend(location)
+        return location if isinstance(location, epath.Path) else epath.Path(os.fspath(location))
+    return epath.Path(os.path.abspath(os.path.expanduser(os.fspath(location))))
+
+
+def _unique(name: str) -> str:
+    """`name` made unique to this call: processes of a pod share folders and may share a pid."""
+    return f"{name}-{uuid.uuid4().hex[:12]}"
 
 
 def check_backend(location) -> None:
@@ -63,7 +68,7 @@ def probe_writable(folder) -> None:
     """Creates `folder` and writes and removes a probe file in it; raises the OSError when it cannot."""
     folder = path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    probe = folder / f".write-check-{os.getpid()}"
+    probe = folder / _unique(".write-check")
     probe.write_text("")
     probe.unlink()
 
@@ -81,11 +86,11 @@ def check_writable(folder, *, what: str = "folder") -> None:
 def write_bytes(target, data: bytes) -> epath.Path:
     """Writes `data` to `target` whole: a temporary file renamed over it, or one object upload on a bucket."""
     target = path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if is_url(target):
+    if is_url(target):  # a bucket has no folders to create
         target.write_bytes(data)
         return target
-    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(_unique(f"{target.name}.partial"))
     partial.write_bytes(data)
     os.replace(partial, target)
     return target

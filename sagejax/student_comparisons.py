@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import re
 
-from sagejax import labeling
+from sagejax import labeling, storage
 from sagejax.comparisons import run_variant
+from sagejax.errors import ConfigError
 from sagejax.report import tables
 
 METHODS = ("simclr", "simclr_attn", "simclr_cotrain", "supervised", "supervised_attn")
@@ -33,6 +34,11 @@ PROBE, ALIGNMENT = "eval/linear_probe/", "eval/attention_alignment/validation/"
 
 def teacher_labels(teacher_workdir: str, labels: str, suffix: str) -> str:
     """The folder of teacher labels for `unlabeled`, training the teacher and labelling first when missing."""
+    if storage.is_url(labels):  # found before the teacher is trained
+        raise ConfigError(
+            f"teacher labels {labels}: labels are an ArrayRecord dataset, read from filesystem paths only; pass "
+            "--labels with a local or mounted folder (the workdir may stay a bucket)"
+        )
     if not os.path.exists(os.path.join(labels, "dataset_info.json")):
         run_variant("teacher_unet", [suffix], 0, teacher_workdir, evaluator="saliency")
         labeling.label_split(

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import tempfile
 
 import jax
 import numpy as np
@@ -163,7 +164,7 @@ def _storage_errno(error: BaseException | None, workdir: str) -> int | None:
         code, filename = getattr(exception, "errno", None), getattr(exception, "filename", None)
         if code == errno.ENOSPC:
             return code
-        if code in _STORAGE_ERRNOS and (filename is None or os.fspath(storage.path(filename)).startswith(inside)):
+        if code in _STORAGE_ERRNOS and (filename is None or _inside(filename, inside)):
             return code
         return errno.ENOSPC if "No space left on device" in str(exception) else None
 
@@ -171,9 +172,23 @@ def _storage_errno(error: BaseException | None, workdir: str) -> int | None:
     return None if found is None else code_of(found)
 
 
+def _inside(filename, folder: str) -> bool:
+    """Whether an OSError's `filename` (a path, bytes or a descriptor number) lies in `folder` (with its slash)."""
+    if isinstance(filename, int):
+        return False
+    name = os.fsdecode(filename) if isinstance(filename, (bytes, os.PathLike)) else str(filename)
+    return os.fspath(storage.path(name)).startswith(folder)
+
+
 def _disk_full_message(workdir: str) -> str:
-    # with a bucket workdir, the full disk is this host's (temporary files)
-    folder = os.getcwd() if storage.is_url(workdir) else os.fspath(storage.path(workdir))
+    if storage.is_url(workdir):  # the bucket cannot fill up: this host's disk did (temporary files)
+        folder = tempfile.gettempdir()
+        free = shutil.disk_usage(folder).free
+        return (
+            f"no space left on this host's disk ({free / 2**20:.0f} MiB free in {folder}) while writing the run in "
+            f"{workdir}: free space on the host; the checkpoints already saved are kept"
+        )
+    folder = os.fspath(storage.path(workdir))
     while not os.path.exists(folder):
         folder = os.path.dirname(folder)
     free = shutil.disk_usage(folder).free

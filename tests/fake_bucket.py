@@ -27,7 +27,7 @@ class FakeBucketFileSystem(DirFileSystem):
 
     def __init__(self, *args, **storage_options):
         del args, storage_options  # gcsfs's options (e.g. finalize_on_close) mean nothing here
-        super().__init__(path="/", fs=LocalFileSystem())
+        super().__init__(path="/", fs=LocalFileSystem(auto_mkdir=True))  # objects need no folders made first
 
     @property
     def path(self):
@@ -36,6 +36,11 @@ class FakeBucketFileSystem(DirFileSystem):
     @path.setter
     def path(self, value):
         del value  # set by DirFileSystem.__init__; the root is the class's
+
+    def open(self, path, mode="rb", **kwargs):
+        if "a" in mode:  # GCS objects cannot be appended to
+            raise NotImplementedError(f"append mode {mode!r} on a bucket object: {path}")
+        return super().open(path, mode, **kwargs)
 
     @classmethod
     def _strip_protocol(cls, path):

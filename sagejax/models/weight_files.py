@@ -31,28 +31,32 @@ _TORCH_STORAGES = {
 
 def read(path: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """({name: array}, metadata) of the weights file `path` (a file or a gs:// object), by its suffix; one error line
-    when it cannot be read."""
+    naming `path` when it cannot be read."""
     source = storage.path(path)
     if not source.is_file():
         raise MissingError(f"no weights file {path}")
-    if storage.is_url(path):  # the readers below take a local file: copied to a temporary one first
-        with tempfile.TemporaryDirectory() as folder:
-            local = os.path.join(folder, source.name)
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in (".safetensors", ".npz", ".pth", ".pt", ".bin"):
+        raise ConfigError(f"weights file {path}: unknown suffix {suffix!r}; use .safetensors, .npz, .pth, .pt or .bin")
+    try:
+        if not storage.is_url(path):
+            return _read_local(os.fspath(source), suffix)
+        with tempfile.TemporaryDirectory() as folder:  # the readers take a local file: a bucket's is copied first
+            local = os.path.join(folder, f"weights{suffix}")
             with open(local, "wb") as f:
                 f.write(source.read_bytes())
-            return read(local)
-    suffix = os.path.splitext(path)[1].lower()
-    try:
-        if suffix == ".safetensors":
-            return _read_safetensors(path)
-        if suffix == ".npz":
-            with np.load(path, allow_pickle=False) as archive:
-                return {key: archive[key] for key in archive.files}, {}
-        if suffix in (".pth", ".pt", ".bin"):
-            return _read_torch_zip(path), {}
+            return _read_local(local, suffix)
     except (OSError, ValueError, KeyError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as error:
         raise ConfigError(f"cannot read weights file {path}: {error}") from error
-    raise ConfigError(f"weights file {path}: unknown suffix {suffix!r}; use .safetensors, .npz, .pth, .pt or .bin")
+
+
+def _read_local(path: str, suffix: str):
+    if suffix == ".safetensors":
+        return _read_safetensors(path)
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}, {}
+    return _read_torch_zip(path), {}
 
 
 def _read_safetensors(path):

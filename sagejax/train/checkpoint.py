@@ -194,21 +194,27 @@ def restore_newest_good(manager: ocp.CheckpointManager, abstract_state, *, data_
         except RuntimeError as error:
             if position == len(steps) - 1:
                 raise CheckpointError(f"{error}; no earlier checkpoint to fall back to") from error
-            _move_aside(manager, step)
+            aside = _move_aside(manager, step)
             print(
-                f"warning: {error}; moved it to damaged-{step}, resuming from step {steps[position + 1]}",
+                f"warning: {error}; moved it to {aside}, resuming from step {steps[position + 1]}",
                 file=sys.stderr,
                 flush=True,
             )
     return None, None
 
 
-def _move_aside(manager: ocp.CheckpointManager, step: int) -> None:
+def _move_aside(manager: ocp.CheckpointManager, step: int) -> str:
+    """Renames the checkpoint of `step` to `damaged-<step>` (`damaged-<step>-<n>` when that is taken: every damaged
+    copy is kept) on process 0; returns the name (on other processes, the one it was meant to get)."""
+    aside, copy = f"damaged-{step}", 1
     if jax.process_index() == 0:
-        (manager.directory / str(step)).rename(manager.directory / f"damaged-{step}")
+        while (manager.directory / aside).exists():
+            aside, copy = f"damaged-{step}-{copy}", copy + 1
+        (manager.directory / str(step)).rename(manager.directory / aside)
     if jax.process_count() > 1:
         multihost_utils.sync_global_devices(f"sagejax: checkpoint {step} moved aside")
     manager.reload()
+    return aside
 
 
 class IncompatibleCheckpointError(CheckpointError):

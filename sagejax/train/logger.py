@@ -93,12 +93,15 @@ class _BucketEventFile:
     def __init__(self, path: str):
         self._path = storage.path(path)  # a new name per writer, so nothing is there yet
         self._bytes = bytearray()
+        self._uploaded = -1
 
     def write(self, data: bytes) -> None:
         self._bytes += data
 
     def flush(self) -> None:
-        storage.write_bytes(self._path, bytes(self._bytes))
+        if len(self._bytes) != self._uploaded:  # tensorboardX flushes on a timer, changed or not
+            storage.write_bytes(self._path, bytes(self._bytes))
+            self._uploaded = len(self._bytes)
 
     def close(self) -> None:
         self.flush()

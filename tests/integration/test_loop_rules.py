@@ -133,6 +133,11 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(decoy_dir, t
     assert "checkpoint at step 4" in err and "moved it to damaged-4, resuming from step 2" in err
     assert (tmp_path / "checkpoints" / "damaged-4").is_dir()  # kept for inspection, never deleted
     assert _checkpoint_steps(tmp_path) == [4, 6]
+    for _ in range(2):  # the same step damaged twice: both copies are kept
+        _damage_every_file(tmp_path, 6)
+        train_and_evaluate(loop_config(decoy_dir, steps=6, checkpoint_every_steps=2), str(tmp_path))
+    assert "moved it to damaged-6-1, resuming from step 4" in capfd.readouterr().err
+    assert {"damaged-4", "damaged-6", "damaged-6-1"} <= {p.name for p in (tmp_path / "checkpoints").iterdir()}
 
 
 def test_resume_refuses_another_config_and_accepts_a_longer_run(decoy_dir, tmp_path):

@@ -13,7 +13,8 @@ from sagejax.train import checkpoint, run_info
 from sagejax.train.logger import MetricLogger
 
 
-def test_a_url_stays_a_url_and_a_local_path_becomes_absolute(tmp_path, monkeypatch):
+def test_a_url_stays_a_url_and_a_local_path_becomes_absolute(fake_bucket, tmp_path, monkeypatch):
+    del fake_bucket
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert str(storage.path("gs://bkt/run1") / "checkpoints") == "gs://bkt/run1/checkpoints"
