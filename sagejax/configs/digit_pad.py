@@ -8,8 +8,10 @@ The open-set protocol, one run per held-out attack type, for every method and se
   sagejax pad_benchmark --methods xent,sage --seeds 0,1,2 --workdir workdirs/digit_pad
 Variants: a method of sage_decoy (`xent`, `xent_aug`, `cyborg`, `rrr`, `sage`, `sage_inverted`, ...) with its
 settings there (SAGE: the weights chosen on the texture decoy's validation), `defaults` for the methods' DEFAULTS,
-`smoke` for a CPU check. ResNet-18 of width 16, 400 steps of batch 64, as on Decoy MNIST. `validation` scores the
-attack types seen in training (settings are chosen there), `test` the held-out one under leave-one-attack-out.
+`no_shortcut` for the reference without the shortcut (random backgrounds in `train` too: what reading the strokes
+alone reaches), `smoke` for a CPU check. ResNet-18 of width 16, 400 steps of batch 64, as on Decoy MNIST.
+`validation` scores the attack types seen in training (settings are chosen there), `test` the held-out one under
+leave-one-attack-out.
 """
 
 import ml_collections
@@ -20,10 +22,11 @@ ATTACK_LABEL = "attack"
 
 
 def get_config(arg: str | None = None):
-    """Variants, comma separated: a method, optional `defaults`, `smoke`."""
-    arg = common.parse_arg(arg, choices={"method": sage_decoy.METHODS}, defaults=False, smoke=False)
+    """Variants, comma separated: a method, optional `defaults`, `no_shortcut`, `smoke`."""
+    arg = common.parse_arg(arg, choices={"method": sage_decoy.METHODS}, defaults=False, no_shortcut=False, smoke=False)
     config = sage_decoy.get_config(",".join([arg.method, *(["defaults"] if arg.defaults else [])]))
-    config.data = common.data(name="digit_pad", builder_config="32_rgb", num_classes=2)
+    builder_config = "32_rgb_no_shortcut" if arg.no_shortcut else "32_rgb"
+    config.data = common.data(name="digit_pad", builder_config=builder_config, num_classes=2)
     config.evals = ml_collections.ConfigDict()
     config.evals.validation = common.evaluator(
         "classification", splits=("validation",), every_steps=200, attack_label=ATTACK_LABEL

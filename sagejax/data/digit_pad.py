@@ -71,8 +71,10 @@ def make_example(digit: np.ndarray, digit_label: int, *, size: int, channels: in
 
 @dataclasses.dataclass(eq=False, kw_only=True)
 class DigitPadConfig(tfds.core.BuilderConfig):
-    """Image size (28 or 32 = zero-padded), channels (1 | 3), the split seed and fractions (as Decoy MNIST)."""
+    """Image size (28 or 32 = zero-padded), channels (1 | 3), the split seed and fractions (as Decoy MNIST), and
+    whether `train` carries the background shortcut (without it, the reference: backgrounds random everywhere)."""
 
+    shortcut: bool = True
     size: int = 32
     channels: int = 3
     seed: int = 0
@@ -88,6 +90,9 @@ class DigitPad(OfflineBuilder):
     BUILDER_CONFIGS = [
         DigitPadConfig(name="32_rgb", description="32x32 RGB"),
         DigitPadConfig(name="28", description="28x28 grayscale", size=28, channels=1),
+        DigitPadConfig(
+            name="32_rgb_no_shortcut", description="32x32 RGB, random backgrounds in train too", shortcut=False
+        ),
     ]
     DEFAULT_CONFIG_NAME = "32_rgb"
 
@@ -129,7 +134,7 @@ class DigitPad(OfflineBuilder):
             rng = np.random.default_rng((cfg.seed, _SPLIT_CODES[split], int(i)))
             attack = int(rng.integers(len(ATTACK_TYPES))) if rng.random() < ATTACK_FRACTION else -1
             random_background = int(rng.integers(-1, len(ATTACK_TYPES)))
-            background = attack if split == "train" else random_background
+            background = attack if split == "train" and cfg.shortcut else random_background
             yield (
                 int(i),
                 make_example(
