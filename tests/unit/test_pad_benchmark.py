@@ -93,3 +93,6 @@ def test_the_config_is_a_two_class_pad_task_of_each_method(method):
     assert config.data.name == "digit_pad" and config.data.num_classes == 2 and config.method.name == method
     assert config.evals.classification.attack_label == config.evals.validation.attack_label == "attack"
     assert digit_pad_config.get_config(f"{method},no_shortcut").data.builder_config == "32_rgb_no_shortcut"
+    if method == "sage":  # the weights chosen on Digit PAD, not the texture decoy's; `defaults` gives DEFAULTS
+        assert (config.method.w_js, config.method.w_tri) == (30.0, 1.0)
+        assert digit_pad_config.get_config("sage,defaults").method.w_js == 1.0
