@@ -7,6 +7,7 @@ The folder MANUAL_DIR holds `train.csv` (and `test.csv`, any `<split>.csv`) with
 Variants: a method (xent, xent_aug, cyborg, sage, sage_inverted, rrr, rrr_inverted), a backbone (resnet50 at 224²,
 vit_b16 at 224² with cuDNN-friendly average pooling, or resnet18_32 for 32² inputs), `pad=LABEL` to report
 APCER/BPCER with the class named LABEL (a label of the CSV, e.g. `pad=attack` or `pad=1`) as the attack class,
+`defaults` for SAGE's DEFAULTS instead of the weights chosen on two tasks (w_js = 10, w_tri = 3),
 `validation=csv` to score the folder's validation.csv (for sagejax.tools.sweep) or `validation=0.1` to hold out a
 seeded, stratified 10 % of train.csv as the `validation` split instead, `encoded` to store the images (JPEG/PNG as
 given) and maps at full resolution and crop them on the host to the backbone's size (builder config rgb_encoded,
@@ -29,15 +30,19 @@ BACKBONES = {
 
 
 def get_config(arg: str | None = None):
-    """Variants, comma separated: a method, a backbone, optional `pad=LABEL`, `validation=csv|FRACTION`, `encoded`."""
+    """Variants, comma separated: a method, a backbone, optional `pad=LABEL`, `validation=csv|FRACTION`, `encoded`,
+    `defaults`."""
     arg = common.parse_arg(
         arg,
         choices={"method": sage_decoy.METHODS, "backbone": tuple(BACKBONES)},
         pad="",
         validation="",
         encoded=False,
+        defaults=False,
     )
-    config = sage_decoy.get_config(f"{arg.method},defaults")  # the methods' DEFAULTS, not Decoy MNIST's choice
+    # SAGE's weights: sage_decoy.CHOSEN_SAGE (w_js = 10, w_tri = 3), chosen on two tasks' validation splits (README,
+    # "SAGE's weights for your own data"); `defaults` gives the method's DEFAULTS (w_js = w_tri = 1).
+    config = sage_decoy.get_config(",".join([arg.method, *(["defaults"] if arg.defaults else [])]))
     name, kwargs, size = BACKBONES[arg.backbone]
     config.data = common.data(
         name="saliency_csv",

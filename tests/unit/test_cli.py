@@ -9,7 +9,7 @@ from sagejax.errors import ConfigError, MissingError
 
 
 def test_packaged_configs_are_found_by_name_and_path():
-    assert configs.names() == ["sage_csv", "sage_decoy", "sage_finetune", "student", "teacher_unet"]
+    assert configs.names() == ["digit_pad", "sage_csv", "sage_decoy", "sage_finetune", "student", "teacher_unet"]
     by_name = configs.load("sage_decoy:xent,texture")
     by_path = configs.load(f"{configs.__path__[0]}/sage_decoy.py:xent,texture")
     assert by_name.method.name == "xent" and by_name.to_dict() == by_path.to_dict()
@@ -19,7 +19,7 @@ def test_packaged_configs_are_found_by_name_and_path():
     "spec, error, message",
     [
         ("sage_decoy:sagee", ConfigError, r"unknown config variants \['sagee'\]"),
-        ("nosuch", ConfigError, "unknown config 'nosuch': packaged configs are sage_csv, sage_decoy"),
+        ("nosuch", ConfigError, "unknown config 'nosuch': packaged configs are digit_pad, sage_csv, sage_decoy"),
         ("missing/config.py", MissingError, "config file missing/config.py does not exist"),
         ("common", ConfigError, "unknown config 'common'"),  # the shared blocks are not an experiment
     ],

@@ -96,3 +96,13 @@ def test_the_config_is_a_two_class_pad_task_of_each_method(method):
     if method == "sage":  # the weights chosen on Digit PAD, not the texture decoy's; `defaults` gives DEFAULTS
         assert (config.method.w_js, config.method.w_tri) == (30.0, 1.0)
         assert digit_pad_config.get_config("sage,defaults").method.w_js == 1.0
+
+
+def test_the_csv_config_uses_the_weights_chosen_on_two_tasks_and_defaults_gives_the_defaults():
+    from sagejax.configs import sage_csv, sage_decoy
+    from sagejax.methods import sage
+
+    chosen = sage_csv.get_config("sage,resnet18_32").method
+    assert (chosen.w_js, chosen.w_tri) == (sage_decoy.CHOSEN_SAGE["w_js"], sage_decoy.CHOSEN_SAGE["w_tri"])
+    defaults = sage_csv.get_config("sage,resnet18_32,defaults").method
+    assert (defaults.w_js, defaults.w_tri) == (sage.DEFAULTS["w_js"], sage.DEFAULTS["w_tri"])
