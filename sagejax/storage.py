@@ -76,7 +76,6 @@ def probe_writable(folder) -> None:
 def check_writable(folder, *, what: str = "folder") -> None:
     """Raises one line naming `folder` (as `what`) when it cannot be created or written, found before any work (a
     read-only folder otherwise surfaces minutes later as an orbax timeout)."""
-    check_backend(folder)
     try:
         probe_writable(folder)
     except OSError as error:

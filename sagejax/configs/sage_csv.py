@@ -21,6 +21,8 @@ import ml_collections
 from sagejax.configs import common, sage_decoy
 from sagejax.errors import ConfigError
 
+# The variants beside a method and a backbone, with their defaults (sage_finetune passes them on).
+OPTIONS = dict(pad="", validation="", encoded=False, defaults=False)
 # backbone → (model name, options, input size)
 BACKBONES = {
     "resnet50": ("resnet50", {"stem": "imagenet"}, 224),
@@ -32,14 +34,7 @@ BACKBONES = {
 def get_config(arg: str | None = None):
     """Variants, comma separated: a method, a backbone, optional `pad=LABEL`, `validation=csv|FRACTION`, `encoded`,
     `defaults`."""
-    arg = common.parse_arg(
-        arg,
-        choices={"method": sage_decoy.METHODS, "backbone": tuple(BACKBONES)},
-        pad="",
-        validation="",
-        encoded=False,
-        defaults=False,
-    )
+    arg = common.parse_arg(arg, choices={"method": sage_decoy.METHODS, "backbone": tuple(BACKBONES)}, **OPTIONS)
     # SAGE's weights: sage_decoy.CHOSEN_SAGE (w_js = 10, w_tri = 3), chosen on two tasks' validation splits (README,
     # "SAGE's weights for your own data"); `defaults` gives the method's DEFAULTS (w_js = w_tri = 1).
     config = sage_decoy.get_config(",".join([arg.method, *(["defaults"] if arg.defaults else [])]))

@@ -5,12 +5,12 @@ backbone"): SAGE or a baseline, starting from a timm / torchvision / big_vision 
       --config.init.path=resnet50.safetensors --config.data.manual_dir=/path/to/folder --config.data.num_classes=2
 Variants: a method (xent, xent_aug, cyborg, sage, sage_inverted, rrr, rrr_inverted), a backbone (resnet50: timm or
 torchvision ResNet-50 names, ImageNet mean/std; vit_b16: timm's vit_base_patch16_224 or a big_vision / original ViT
-.npz, class-token pooling, inputs in [-1, 1]), `pad=LABEL`, `validation=csv|FRACTION` and `encoded` (images kept at
-full resolution and cropped on the host) as in sage_csv, `smoke` (a CPU check of the whole path: a ResNet-50 of
-width 4, 6 steps). The data block, the CSV layout and the views are sage_csv's; the classifier starts fresh
-(init.skip = head/*) because its classes are yours. Optimizer: SGD with momentum, lr 0.01, gradient norm clipped at 1
-(big_vision's transfer recipe), 2,000 steps of 64. Time: see BENCHMARKS.md (ResNet-50 and
-ViT-B/16 at 224²).
+.npz, class-token pooling, inputs in [-1, 1]), `pad=LABEL`, `validation=csv|FRACTION`, `encoded` (images kept at
+full resolution and cropped on the host) and `defaults` (SAGE's DEFAULTS weights) as in sage_csv, `smoke` (a CPU
+check of the whole path: a ResNet-50 of width 4, 6 steps). The data block, the CSV layout and the views are
+sage_csv's; the classifier starts fresh (init.skip = head/*) because its classes are yours. Optimizer: SGD with
+momentum, lr 0.01, gradient norm clipped at 1 (big_vision's transfer recipe), 2,000 steps of 64. Time: see
+BENCHMARKS.md (ResNet-50 and ViT-B/16 at 224²).
 """
 
 from sagejax.configs import common, sage_csv, sage_decoy
@@ -23,20 +23,13 @@ BACKBONES = {
 
 
 def get_config(arg: str | None = None):
-    """Variants, comma separated: a method, a backbone, optional `pad=LABEL`, `validation=csv|FRACTION`, `encoded`,
-    `smoke`."""
+    """Variants, comma separated: a method, a backbone, sage_csv's options (`pad=LABEL`, `validation=csv|FRACTION`,
+    `encoded`, `defaults`), `smoke`."""
     arg = common.parse_arg(
-        arg,
-        choices={"method": sage_decoy.METHODS, "backbone": tuple(BACKBONES)},
-        pad="",
-        validation="",
-        encoded=False,
-        smoke=False,
+        arg, choices={"method": sage_decoy.METHODS, "backbone": tuple(BACKBONES)}, **sage_csv.OPTIONS, smoke=False
     )
-    variant = f"{arg.method},{arg.backbone}" + "".join(
-        f",{key}={arg[key]}" for key in ("pad", "validation") if arg[key]
-    )
-    variant += ",encoded" if arg.encoded else ""
+    passed_on = [key if value is True else f"{key}={value}" for key in sage_csv.OPTIONS if (value := arg[key])]
+    variant = ",".join([arg.method, arg.backbone, *passed_on])
     config = sage_csv.get_config(variant)
     normalization, options = BACKBONES[arg.backbone]
     config.data.normalize = normalization

