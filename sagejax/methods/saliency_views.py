@@ -15,7 +15,7 @@ PANEL_COUNT = 8  # training examples shown in the TensorBoard image panels
 SALIENCY_VIEW_DEFAULTS = dict(
     blur_sigma=2.0,  # Gaussian σ of the degradation, pixels
     blur_kernel_size=13,
-    degrade="blur",  # or "mean" (fill), "noise" (augment.DEGRADATIONS)
+    degrade="blur",  # or "mean" (fill), "noise", "zero" (black fill) (augment.DEGRADATIONS)
     invert_saliency=False,  # the sanity check: s -> 1 - s
     empty_saliency="ones",  # an all-zero map means "all salient" (the saliency terms vanish)
 )

@@ -42,7 +42,9 @@ def test_the_background_gives_the_class_away_in_train_only(tmp_path, config):
     digits = np.repeat(_digit()[None], 400, axis=0)
     labels = np.arange(400) % 10
     for split in ("train", "validation", "test"):
-        examples = [e for _, e in builder._generate_examples(digits, labels, range(400), split)]
+        examples = [
+            e for _, e in digit_pad.generate_examples(builder.builder_config, split, digits, labels, range(400))
+        ]
         types = [digit_pad.ATTACK_TYPES.index(e["attack_type"]) if e["label"] else -1 for e in examples]
         backgrounds = [e["background"] for e in examples]
         assert 0.4 < np.mean([e["label"] for e in examples]) < 0.6
@@ -98,7 +100,7 @@ def test_the_config_is_a_two_class_pad_task_of_each_method(method):
         assert digit_pad_config.get_config("sage,defaults").method.w_js == 1.0
 
 
-def test_the_csv_config_uses_the_weights_chosen_on_two_tasks_and_defaults_gives_the_defaults():
+def test_the_csv_config_uses_the_settings_chosen_on_two_tasks_and_defaults_gives_the_defaults():
     from sagejax.configs import sage_csv, sage_decoy
     from sagejax.methods import sage
 
@@ -106,6 +108,13 @@ def test_the_csv_config_uses_the_weights_chosen_on_two_tasks_and_defaults_gives_
     assert (chosen.w_js, chosen.w_tri) == (sage_decoy.CHOSEN_SAGE["w_js"], sage_decoy.CHOSEN_SAGE["w_tri"])
     defaults = sage_csv.get_config("sage,resnet18_32,defaults").method
     assert (defaults.w_js, defaults.w_tri) == (sage.DEFAULTS["w_js"], sage.DEFAULTS["w_tri"])
+    # PAD: the views fill the non-salient region with black (the choice of two PAD tasks), the control's views too;
+    # classification keeps the blur, and `defaults` gives the method's DEFAULTS (blur) for PAD as well.
+    for method in ("sage", "xent_aug", "sage_inverted"):
+        assert sage_csv.get_config(f"{method},resnet18_32,pad=attack").method.degrade == "zero"
+        assert sage_csv.get_config(f"{method},resnet18_32").method.degrade == "blur"
+    assert sage_csv.get_config("sage,resnet18_32,pad=attack,defaults").method.degrade == sage.DEFAULTS["degrade"]
+    assert "degrade" not in sage_csv.get_config("rrr,resnet18_32,pad=attack").method
     from sagejax.configs import sage_finetune  # passes every sage_csv option on
 
     assert sage_finetune.get_config("sage,resnet50").method.w_js == sage_decoy.CHOSEN_SAGE["w_js"]

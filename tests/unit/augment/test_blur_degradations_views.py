@@ -221,6 +221,16 @@ def test_degrade_mean_fills_per_image_per_channel_mean():
     assert np.ptp(np.asarray(out)[:, 0, 0, :], axis=-1).min() > 0.5  # channels not mixed
 
 
+def test_degrade_zero_removes_even_the_mean_of_the_region():
+    x = _images() + 0.5
+    views = augment.saliency_views(
+        images=x, saliency=jnp.zeros(x.shape[:3]).at[:, 8:24, 8:24].set(1.0), sigma=2.0, kernel_size=13, degrade="zero"
+    )
+    np.testing.assert_array_equal(np.asarray(views["x_keep"])[:, :8], 0.0)  # non-salient rows: black, whatever x
+    np.testing.assert_array_equal(np.asarray(views["x_keep"])[:, 8:24, 8:24], np.asarray(x)[:, 8:24, 8:24])
+    np.testing.assert_array_equal(np.asarray(views["x_degrade"])[:, 8:24, 8:24], 0.0)
+
+
 def test_degrade_noise_statistics_and_determinism():
     x = jnp.zeros((4, 32, 32, 3))
     a = degrade_jit(x, op="noise", rng=jax.random.key(7), noise_std=0.25)
@@ -243,7 +253,7 @@ def test_degrade_errors():
         augment.degrade(_images(), op="noise")
     with pytest.raises(ValueError, match="needs sigma"):
         augment.degrade(_images(), op="blur")
-    with pytest.raises(ValueError, match=r"unknown degrade op 'jpeg'.*'blur', 'mean', 'noise'"):
+    with pytest.raises(ValueError, match=r"unknown degrade op 'jpeg'.*'blur', 'mean', 'noise', 'zero'"):
         augment.degrade(_images(), op="jpeg")
 
 
