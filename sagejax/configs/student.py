@@ -11,17 +11,19 @@ Variants: a method (`simclr`, `simclr_attn`, `simclr_cotrain`, `supervised`, `su
 (`resnet18` of width 8 with the 32×32 stem, or `resnet50` with the ImageNet stem at 224²), `labels=DIR` for the
 teacher-labelled folder, `lars` for SimCLR's LARS recipe (lr 1.0 × batch/256; the default is AdamW, which
 trains these short CPU runs further), `robust` to add the `robustness` (CIFAR-10-C sweep of `validation` through a
-logistic probe fit on clean `train`) and `retrieval` evaluators, `smoke` for a CPU check. `simclr_cotrain` trains
-on `train+unlabeled` with the human maps of `train` only (the unlabeled images' maps read as none).
-Evaluators: `linear_probe` (ridge and logistic,
-full and 1/5/10/25-shot, regularisation chosen on a held-out part of `train`) and `attention_alignment` (NSS, CC,
-KLD, SIM, AUC-Judd, sAUC of the model's attention against the human maps of `validation`). Time: about 3 minutes
-per run on 2 CPU cores (ResNet-18 width 8, 500 steps of batch 64); see the README's student tables.
+logistic probe fit on clean `train`) and `retrieval` evaluators, `grid8` for an 8×8 attention grid (the ResNet-18's
+last stage without its stride: 4× that stage's FLOPs, the same parameters), `smoke` for a CPU check.
+`simclr_cotrain` trains on `train+unlabeled` with the human maps of `train` only (the unlabeled images' maps read as
+none). Evaluators: `linear_probe` (ridge and logistic, full and 1/5/10/25-shot, regularisation chosen on a held-out
+part of `train`) and `attention_alignment` (NSS, CC, KLD, SIM, AUC-Judd, sAUC of the model's attention against the
+human maps of `validation`). Time: about 3 minutes per run on 2 CPU cores (ResNet-18 width 8, 500 steps of batch 64);
+see the README's student tables.
 """
 
 import ml_collections
 
 from sagejax.configs import common
+from sagejax.errors import ConfigError
 
 METHODS = ("simclr", "simclr_attn", "simclr_cotrain", "supervised", "supervised_attn")
 # name → (model, options). resnet50's ImageNet stem needs images of about 224² (on 32² its last feature map, hence
@@ -35,13 +37,14 @@ TEACHER_LABELS = "workdirs/labels/mnist_attention"
 
 
 def get_config(arg: str | None = None):
-    """Variants, comma separated: a method, a backbone, optional `labels=DIR`, `lars`, `robust`, `smoke`."""
+    """Variants, comma separated: a method, a backbone, optional `labels=DIR`, `lars`, `robust`, `grid8`, `smoke`."""
     arg = common.parse_arg(
         arg,
         choices={"method": METHODS, "backbone": tuple(BACKBONES)},
         labels=TEACHER_LABELS,
         lars=False,
         robust=False,
+        grid8=False,
         smoke=False,
     )
     config = ml_collections.ConfigDict()
@@ -54,6 +57,10 @@ def get_config(arg: str | None = None):
         config.data.unannotated_splits = ("unlabeled",)
     name, kwargs = BACKBONES[arg.backbone]
     config.model = common.model(name, **kwargs)
+    if arg.grid8:  # the last stage keeps the third stage's resolution: an 8×8 attention grid at 32² (4×4 otherwise)
+        if name != "resnet18":
+            raise ConfigError(f"variant grid8 is for the resnet18 backbone (8×8 at 32²), not {arg.backbone}")
+        config.model.kwargs.last_stride = 1
     config.model.student = ml_collections.ConfigDict(
         dict(projection_hidden=256, projection_dim=64, attention=arg.method.endswith(("_attn", "_cotrain")))
     )

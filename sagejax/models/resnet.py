@@ -129,7 +129,9 @@ _BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 
 class ResNet(nnx.Module):
-    """ResNet backbone + linear classifier; `model(x)` → {"logits", "embedding", "feature_map"}."""
+    """ResNet backbone + linear classifier; `model(x)` → {"logits", "embedding", "feature_map"}. `last_stride=1`
+    keeps the last stage at the previous one's resolution (twice the feature-map side, the same parameters), e.g. an
+    8×8 grid for a student's attention at 32² with the small stem."""
 
     input_stats = None  # (mean, std) of `normalize.apply`, set from config.data.normalize by `build_model`
 
@@ -142,11 +144,14 @@ class ResNet(nnx.Module):
         in_channels=3,
         width=64,
         stem="imagenet",
+        last_stride=2,
         zero_init_residual=False,
         dtype=jnp.float32,
         param_dtype=jnp.float32,
         rngs,
     ):
+        if last_stride not in (1, 2):
+            raise ValueError(f"last_stride must be 1 or 2, got {last_stride!r}")
         kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
         block_cls = _BLOCKS[block]
         self.dtype = dtype
@@ -159,7 +164,7 @@ class ResNet(nnx.Module):
                     cin,
                     width * 2**i,
                     num_blocks,
-                    1 if i == 0 else 2,
+                    1 if i == 0 else last_stride if i == len(stage_sizes) - 1 else 2,
                     zero_init_residual=zero_init_residual,
                     **kw,
                 )

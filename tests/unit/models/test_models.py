@@ -135,11 +135,35 @@ def test_a_config_switched_to_another_model_names_the_options_it_lacks():
 
     config = student.get_config("simclr_attn,smoke")
     config.model.name = "vit_tiny"  # --config.model.name=vit_tiny on a ResNet config
-    with pytest.raises(ConfigError, match=r"has \['stem', 'width', 'zero_init_residual'\], which model 'vit_tiny'"):
+    with pytest.raises(
+        ConfigError, match=r"has \['last_stride', 'stem', 'width', 'zero_init_residual'\], which model 'vit_tiny'"
+    ):
         models.build_model(config)
 
 
 # ---------------------------------------------------------------- shapes and sizes
+
+
+def test_last_stride_1_doubles_the_feature_map_side_with_the_same_parameters():
+    x = jnp.zeros((2, 32, 32, 3))
+    shapes = {}
+    for last_stride in (2, 1):
+        model = create_model("resnet18", num_classes=10, rngs=rngs(), width=8, stem="small", last_stride=last_stride)
+        shapes[last_stride] = jax.tree.map(jnp.shape, nnx.state(model, nnx.Param))
+        assert model(x)["feature_map"].shape == (2, 32 // (4 * last_stride), 32 // (4 * last_stride), 64)
+    assert shapes[1] == shapes[2]  # weights trained at either stride load into the other
+    with pytest.raises(ValueError, match="last_stride must be 1 or 2, got 4"):
+        create_model("resnet18", num_classes=10, rngs=rngs(), last_stride=4)
+
+
+def test_the_student_grid8_variant_gives_an_8x8_attention_grid():
+    from sagejax.configs import student
+
+    for variant, side in (("simclr_attn,smoke", 4), ("simclr_attn,grid8,smoke", 8)):
+        model = models.build_model(student.get_config(variant))
+        assert model(jnp.zeros((1, 32, 32, 3)))["attention"].shape == (1, side, side)
+    with pytest.raises(ConfigError, match="variant grid8 is for the resnet18 backbone"):
+        student.get_config("simclr_attn,resnet50,grid8")
 
 
 @pytest.mark.parametrize("name", sorted(BACKBONE_FEATURES))
