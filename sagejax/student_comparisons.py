@@ -32,15 +32,21 @@ ALIGNMENT_METRICS = ("NSS", "CC", "KLD", "SIM", "AUC-Judd", "sAUC")
 PROBE, ALIGNMENT = "eval/linear_probe/", "eval/attention_alignment/validation/"
 
 
+def teacher_variants(student_suffix: str) -> list[str]:
+    """The teacher's share of the students' extra variants: only `smoke` (grid8, robust, lars... are student-only)."""
+    return ["smoke"] if "smoke" in (token.strip() for token in student_suffix.split(",")) else []
+
+
 def teacher_labels(teacher_workdir: str, labels: str, suffix: str) -> str:
-    """The folder of teacher labels for `unlabeled`, training the teacher and labelling first when missing."""
+    """The folder of teacher labels for `unlabeled`, training the teacher and labelling first when missing; `suffix`
+    is the students' extra variants (the teacher takes `smoke` from it)."""
     if storage.is_url(labels):  # found before the teacher is trained
         raise ConfigError(
             f"teacher labels {labels}: labels are an ArrayRecord dataset, read from filesystem paths only; pass "
             "--labels with a local or mounted folder (the workdir may stay a bucket)"
         )
     if not os.path.exists(os.path.join(labels, "dataset_info.json")):
-        run_variant("teacher_unet", [suffix], 0, teacher_workdir, evaluator="saliency")
+        run_variant("teacher_unet", teacher_variants(suffix), 0, teacher_workdir, evaluator="saliency")
         labeling.label_split(
             teacher_workdir=teacher_workdir,
             dataset="mnist_attention",

@@ -20,7 +20,11 @@ from sagejax.student_comparisons import METHODS, summarize, teacher_labels
 
 flags.DEFINE_list("methods", list(METHODS), "Student variants of sagejax/configs/student.py.")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
-flags.DEFINE_string("variant_suffix", "", "Extra variants for every student run, e.g. 'smoke'.")
+flags.DEFINE_string(
+    "variant_suffix",
+    "",
+    "Extra variants for every student run, e.g. 'grid8' or 'robust'; 'smoke' shrinks the teacher too.",
+)
 flags.DEFINE_string("workdir", "workdirs/student_compare", "Parent directory of the runs.")
 flags.DEFINE_string("teacher_workdir", "", "Trained teacher run ('' = <workdir>/teacher, trained if missing).")
 flags.DEFINE_string("labels", "", "Teacher-labelled `unlabeled` split ('' = <workdir>/labels, made if missing).")

@@ -60,6 +60,14 @@ def _student_run(logistic, nss, shots=(1, 10)):
     return run
 
 
+def test_the_teacher_takes_only_smoke_from_the_students_variants():
+    assert student_compare.teacher_variants("grid8,smoke") == ["smoke"]
+    assert student_compare.teacher_variants("grid8, robust") == []
+    from sagejax.configs import teacher_unet
+
+    teacher_unet.get_config(",".join(student_compare.teacher_variants("robust,smoke")))  # a variant it knows
+
+
 def test_student_tables_are_mean_and_std_over_seeds_with_the_baselines():
     results = {"simclr": [_student_run(0.5, 1.0), _student_run(0.7, 2.0)], "simclr_attn": [_student_run(0.8, 3.0)]}
     lines = student_compare.summarize(results).splitlines()
