@@ -156,15 +156,16 @@ class ResNet(nnx.Module):
         block_cls = _BLOCKS[block]
         self.dtype = dtype
         self.stem = Stem(in_channels, width, stem, **kw)
+        strides = [1] + [2] * (len(stage_sizes) - 2) + [last_stride]  # the first stage keeps the stem's resolution
         stages, cin = [], width
-        for i, num_blocks in enumerate(stage_sizes):
+        for i, (num_blocks, stride) in enumerate(zip(stage_sizes, strides)):
             stages.append(
                 Stage(
                     block_cls,
                     cin,
                     width * 2**i,
                     num_blocks,
-                    1 if i == 0 else last_stride if i == len(stage_sizes) - 1 else 2,
+                    stride,
                     zero_init_residual=zero_init_residual,
                     **kw,
                 )

@@ -41,7 +41,8 @@ def test_finished_runs_are_read_back_not_retrained(tmp_path):
     assert runs.finished_results(configs.load("sage_decoy:sage,texture"), str(tmp_path))["step"] == 400
 
 
-def test_a_run_trained_under_another_config_is_refused_by_every_command(tmp_path):
+def test_a_run_trained_under_another_config_is_refused_by_every_command(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "train_and_evaluate", pytest.fail)  # refused before training, never trained here
     config = configs.load("sage_decoy:sage,texture")
     config.method.w_js = 99.0
     _finished_run(tmp_path, config, **_run(0.5, 0.6))
