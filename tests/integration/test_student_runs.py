@@ -41,8 +41,10 @@ def _config(variant, data_dir, labels=""):
     config = student_configs.get_config(f"{variant},smoke" + (f",labels={labels}" if labels else ""))
     config.data.data_dir = str(data_dir)
     config.mesh.num_devices = 1
-    config.evals.linear_probe.update(train_split="train[:128]", splits=("validation[:128]",), every_steps=0)
-    config.evals.attention_alignment.update(splits=("validation[:128]",), every_steps=0)
+    for name in ("linear_probe", "attention_pooled_probe"):
+        config.evals[name].update(train_split="train[:128]", splits=("validation[:128]",), every_steps=0)
+    for name in ("attention_alignment", "embedding_geometry"):
+        config.evals[name].update(splits=("validation[:128]",), every_steps=0)
     return config
 
 
@@ -57,6 +59,10 @@ def test_simclr_attn_trains_on_teacher_maps_and_reports_probe_and_alignment(atte
         assert np.isfinite(results[f"eval/linear_probe/{key}"])
     for key in ("NSS", "sAUC", "centre_bias/NSS", "uniform/KLD"):
         assert np.isfinite(results[f"eval/attention_alignment/validation[:128]/{key}"])
+    assert 0 <= results["eval/attention_pooled_probe/validation[:128]/logistic_accuracy"] <= 1
+    geometry = {key.rpartition("/")[2]: value for key, value in results.items() if "embedding_geometry" in key}
+    assert 1 <= geometry["effective_rank"] <= 128 and geometry["uniformity"] < 0  # the 128 images are not one point
+    assert 0 < geometry["alignment"] < 4 and 0 < geometry["class_alignment"] < 4  # two views differ; ‖z−z'‖² ≤ 4
     rows = _train_rows(tmp_path)
     # every example has a map; only views whose crop misses all of it are left out of the attention term
     assert np.mean([row["train/attention_examples"] for row in rows]) > 0.8

