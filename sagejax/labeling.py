@@ -60,7 +60,7 @@ def _check_writable(output_dir: str) -> None:
 
 
 def _settings_path(output_dir: str, split: str) -> str:
-    return os.path.join(output_dir, f"labeling-{split}.json")
+    return os.path.join(output_dir, data.iterators.LABELING_RECORD.format(split=split))
 
 
 def _check_settings(output_dir: str, split: str, settings: dict) -> None:

@@ -14,7 +14,8 @@ trains these short CPU runs further), `robust` to add the `robustness` (CIFAR-10
 logistic probe fit on clean `train`) and `retrieval` evaluators, `grid8` for an 8×8 attention grid (the ResNet-18's
 last stage without its stride: 4× that stage's FLOPs, the same parameters), `heldout` for mnist_attention's
 `heldout` config (a `test` split of 500 taken from `unlabeled`; every evaluator also scores `test`, so weights chosen
-on `validation` are reported on examples no choice saw; label its `unlabeled` with `--dataset_config heldout`),
+on `validation` are reported on examples no choice saw; label its `unlabeled` with `--dataset_config heldout` into
+`workdirs/labels/mnist_attention_heldout`, the labels it reads by default; labels of another config are refused),
 `smoke` for a CPU check.
 `simclr_cotrain` trains on `train+unlabeled` with the human maps of `train` only (the unlabeled images' maps read as
 none). Evaluators: `linear_probe` (ridge and logistic, full and 1/5/10/25-shot, regularisation chosen on a held-out
@@ -60,8 +61,9 @@ def get_config(arg: str | None = None):
     config.data = common.data(
         name="mnist_attention", builder_config=builder_config, train_split="unlabeled", num_classes=10
     )
-    if arg.method.endswith("_attn"):
-        config.data.train_dir = arg.labels  # the unlabeled split with teacher_saliency / teacher_fixations
+    if arg.method.endswith("_attn"):  # the unlabeled split with teacher_saliency / teacher_fixations
+        default_heldout = arg.heldout and arg.labels == TEACHER_LABELS
+        config.data.train_dir = f"{TEACHER_LABELS}_heldout" if default_heldout else arg.labels
     if arg.method == "simclr_cotrain":
         config.data.train_split = "train+unlabeled"
         config.data.unannotated_splits = ("unlabeled",)

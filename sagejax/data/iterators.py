@@ -3,6 +3,7 @@ into built datasets and iterators, so trainers, drivers and evaluators never tra
 
 from __future__ import annotations
 
+import json
 import os
 
 import ml_collections
@@ -11,6 +12,8 @@ from sagejax.data import saliency_csv
 from sagejax.data.host_ops import HostCrop
 from sagejax.data.pipeline import TFDS_DIR, build_dataset, make_loader
 from sagejax.errors import ConfigError
+
+LABELING_RECORD = "labeling-{split}.json"  # what sagejax.labeling writes beside each split it labels
 
 
 def dataset_config(config, eval_name: str | None = None) -> ml_collections.ConfigDict:
@@ -75,6 +78,31 @@ def build(data_config):
     return build_dataset(source.pop("name"), **source, manual_dir=data_config.get("manual_dir") or None)
 
 
+def _labeled_config(train_dir: str, split: str) -> tuple[str, str] | None:
+    """(dataset, builder config or "") that `split` of the labeled folder `train_dir` was labeled from, if recorded."""
+    path = os.path.join(os.path.expanduser(train_dir), LABELING_RECORD.format(split=split.split("[")[0]))
+    if not os.path.exists(path):
+        return None
+    with open(path) as file:
+        parts = json.load(file).get("source", "").split("/")  # tfds full name: name[/config]/version
+    return parts[0], parts[1] if len(parts) == 3 else ""
+
+
+def check_train_dir(data) -> None:
+    """Refuses a `data.train_dir` labeled from another builder config of `data.name`: its images may be ones that
+    config evaluates on (mnist_attention's default `unlabeled` holds the `heldout` config's `test`)."""
+    if not data.get("train_dir"):
+        return
+    for split in data.train_split.split("+"):
+        labeled = _labeled_config(data.train_dir, split)
+        if labeled and labeled[0] == data.name and data.get("builder_config") and labeled[1] != data.builder_config:
+            raise ConfigError(
+                f"data.train_dir {data.train_dir}: its {split!r} was labeled from {labeled[0]}/{labeled[1]}, but "
+                f"config.data is {data.name}/{data.builder_config}, whose evaluated splits it may contain; label "
+                f"that config's split (sagejax label --dataset_config {data.builder_config})"
+            )
+
+
 def train_iter(config, **process):
     """This process's endless, shuffled training iterator: `data.train_split` of the dataset, or of the folder
     `data.train_dir` when set (e.g. a split labeled by sagejax.tools.label); `data.saliency_feature` is delivered as the
@@ -82,6 +110,7 @@ def train_iter(config, **process):
     (parts of a joined `train_split` such as "train+unlabeled") read as zeros; `data.workers` worker processes
     decode; `data.image_size` > 0 crops on the host (`host_crop`). `process` = process_index/count."""
     data = config.data
+    check_train_dir(data)
     source = _source(TFDS_DIR, None, data.train_dir) if data.get("train_dir") else _dataset_source(data)
     feature = data.get("saliency_feature", "saliency")
     return make_loader(

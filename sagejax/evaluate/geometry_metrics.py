@@ -8,8 +8,9 @@ import numpy as np
 
 
 def effective_rank(features: np.ndarray) -> float:
-    """exp of the entropy of the normalised singular values of the centred (N, D) features: 1 when they lie on a
-    line, min(N, D) when every direction carries the same spread."""
+    """exp of the entropy of the normalised singular values of the centred (N, D) features (centred, so a shared
+    offset of every point, such as ReLU features' positive mean, is not counted as a direction): 1 when they lie on
+    a line, at most min(N − 1, D)."""
     x = np.asarray(features, np.float64)
     singular = np.linalg.svd(x - x.mean(axis=0), compute_uv=False)
     if singular.sum() <= 0:

@@ -27,7 +27,7 @@ flags.DEFINE_string(
     "",
     "Extra variants for every student run, e.g. 'grid8' or 'robust'; 'smoke' shrinks the teacher too.",
 )
-flags.DEFINE_integer("steps", 0, "Training steps of every student run (0 = the config's 500).")
+flags.DEFINE_integer("steps", 0, "Training steps of every student run (0 = the config's).")
 flags.DEFINE_float("kld_weight", None, "λ of the attention term, for the methods that have one (default: theirs).")
 flags.DEFINE_float("nss_weight", None, "β of the attention term, for the methods that have one (default: theirs).")
 flags.DEFINE_string("workdir", "workdirs/student_compare", "Parent directory of the runs.")

@@ -14,7 +14,8 @@ from sagejax.evaluate.evaluators.base import Evaluator
 
 class EmbeddingGeometryEvaluator(Evaluator):
     """Keys `<split>/effective_rank`, `<split>/uniformity`, `<split>/alignment` (two SimCLR views of each image, drawn
-    with the method's view settings where it has them, from a fixed key) and `<split>/class_alignment` (same-label
+    with the method's view settings where it has them, from a fixed key: example i of every batch gets the same
+    draw, so every run is measured on the same views) and `<split>/class_alignment` (same-label
     pairs of clean images), on the first `max_examples` examples of the split."""
 
     DEFAULTS = dict(

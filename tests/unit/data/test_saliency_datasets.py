@@ -297,6 +297,29 @@ def test_heldout_config_takes_its_test_split_out_of_unlabeled_only():
         ma.MnistAttentionConfig(name="bad", test_per_class=-1)
 
 
+def test_labels_of_another_builder_config_are_refused_before_training(tmp_path):
+    import json
+
+    import ml_collections
+
+    from sagejax.data import iterators
+    from sagejax.errors import ConfigError
+
+    record = {"source": "mnist_attention/default/1.0.0", "split": "unlabeled"}
+    (tmp_path / iterators.LABELING_RECORD.format(split="unlabeled")).write_text(json.dumps(record))
+
+    def data(builder_config, train_split="unlabeled", name="mnist_attention"):
+        return ml_collections.ConfigDict(
+            dict(name=name, builder_config=builder_config, train_split=train_split, train_dir=str(tmp_path))
+        )
+
+    with pytest.raises(ConfigError, match="labeled from mnist_attention/default, but config.data is mnist_attention/"):
+        iterators.check_train_dir(data("heldout", train_split="unlabeled[:100]"))
+    iterators.check_train_dir(data("default"))  # the config it was labeled from
+    iterators.check_train_dir(data("heldout", name="other"))  # labels of another dataset: not this check's concern
+    iterators.check_train_dir(data("heldout", train_split="train"))  # no record of that split
+
+
 def test_attention_fixations_lie_where_density_is_positive(attention):
     for ex in attention["validation"].values():
         fixated = ex["fixations"].astype(bool)

@@ -367,6 +367,7 @@ def test_heldout_variant_scores_test_beside_validation_in_every_evaluator():
     }
     assert config.evals.attention_pooled_probe.feature_key == "attention_pooled"
     assert student_configs.get_config("simclr").data.builder_config == "default"
+    assert config.data.train_dir == "workdirs/labels/mnist_attention_heldout"  # not the default config's labels
 
 
 class _ProbeOnFeatures(LinearProbeEvaluator):
