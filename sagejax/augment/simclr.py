@@ -112,6 +112,16 @@ def _blur(key, image, sigma_range, kernel_size):
     return separable_blur(image[None], taps=gaussian_taps(sigma, kernel_size))[0]
 
 
+def view_settings(config) -> dict:
+    """The SimCLR view settings a config (e.g. `config.method`) holds, ConfigDict lists back to tuples; those it lacks
+    keep SIMCLR_VIEW_DEFAULTS in `simclr_view`."""
+    return {
+        key: tuple(config[key]) if isinstance(default, tuple) else config[key]
+        for key, default in SIMCLR_VIEW_DEFAULTS.items()
+        if key in config
+    }
+
+
 def blur_kernel_size(sigma_max: float, side: int) -> int:
     """Odd kernel covering ±3σ_max, at most the odd size below the image side (reflect padding needs radius < side)."""
     return min(2 * math.ceil(3 * sigma_max) + 1, side - 1 if side % 2 == 0 else side - 2)

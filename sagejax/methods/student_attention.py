@@ -86,14 +86,6 @@ def check_batch(config, batch) -> None:
         )
 
 
-def view_settings(config) -> dict:
-    """The method config's SimCLR view settings (ConfigDict lists back to tuples)."""
-    return {
-        key: tuple(config[key]) if isinstance(default, tuple) else config[key]
-        for key, default in simclr.SIMCLR_VIEW_DEFAULTS.items()
-    }
-
-
 def make_teacher_targets(config):
     """None, or `targets(images) -> {"target", "fixations"}` from the frozen teacher of `config.teacher_workdir`,
     computed as `sagejax.labeling` writes them (uint8 maps; top-quantile fixations), so a run with the teacher inside
@@ -120,7 +112,7 @@ def simclr_views(config, batch, rng, count: int, teacher_targets=None):
         maps = {"target": batch[config.attention_map], "fixations": batch[config.attention_fixations]}
     images, targets = [], []
     for key in jax.random.split(rng, count):
-        image, moved = simclr.simclr_view(key, batch["image"], maps, **view_settings(config))
+        image, moved = simclr.simclr_view(key, batch["image"], maps, **simclr.view_settings(config))
         images.append(image)
         targets.append(moved)
     stacked = {name: jnp.concatenate([t[name] for t in targets]) for name in maps}
@@ -201,7 +193,8 @@ def panels(config, batch, count: int = 8) -> dict[str, np.ndarray]:
     """The first training images, two views of each, and the attention target when the batch holds one."""
     images = batch["image"][:count]
     first, second = (
-        simclr.simclr_view(key, images, **view_settings(config))[0] for key in jax.random.split(jax.random.key(0))
+        simclr.simclr_view(key, images, **simclr.view_settings(config))[0]
+        for key in jax.random.split(jax.random.key(0))
     )
     out = {"panels/image": np.asarray(images), "panels/view1": np.asarray(first), "panels/view2": np.asarray(second)}
     if uses_attention(config) and config.attention_map in batch:

@@ -35,21 +35,15 @@ class EmbeddingGeometryEvaluator(Evaluator):
         if self.settings.max_examples < 2:
             raise ConfigError(f"config.evals.{self.name}.max_examples must be >= 2, got {self.settings.max_examples}")
 
-    def _view_settings(self) -> dict:
-        method = self.config.method
-        return {
-            key: tuple(method[key]) if isinstance(default, tuple) else method[key]
-            for key, default in simclr.SIMCLR_VIEW_DEFAULTS.items()
-            if key in method
-        }
-
     def forward(self, model, batch) -> dict:
         key = self.settings.feature_key
         out = {"label": batch["label"], "valid": batch["valid"]}
         first_key, second_key = jax.random.split(jax.random.key(self.settings.view_seed))
         for name, rng in (("clean", None), ("view1", first_key), ("view2", second_key)):
             images = (
-                batch["image"] if rng is None else simclr.simclr_view(rng, batch["image"], **self._view_settings())[0]
+                batch["image"]
+                if rng is None
+                else simclr.simclr_view(rng, batch["image"], **simclr.view_settings(self.config.method))[0]
             )
             features = self.method_output(model, {**batch, "image": images}, key)
             out[name] = features.reshape(features.shape[0], -1)
