@@ -45,15 +45,19 @@ def _tokens(suffix: str) -> list[str]:
     return [token.strip() for token in suffix.split(",")]
 
 
+def _heldout(student_suffix: str) -> bool:
+    return "heldout" in _tokens(student_suffix)
+
+
 def reported_split(student_suffix: str) -> str:
     """The split the tables report: `test` with the `heldout` variant (weights chosen on validation), else
     `validation`, which no choice of the comparison looks at."""
-    return "test" if "heldout" in _tokens(student_suffix) else "validation"
+    return "test" if _heldout(student_suffix) else "validation"
 
 
 def labels_dataset_config(student_suffix: str) -> str:
     """The mnist_attention config whose `unlabeled` split the students train on: `heldout` or the default."""
-    return "heldout" if "heldout" in _tokens(student_suffix) else ""
+    return "heldout" if _heldout(student_suffix) else ""
 
 
 def run_overrides(method: str, *, steps: int = 0, kld_weight: float | None = None, nss_weight: float | None = None):
