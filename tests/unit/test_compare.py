@@ -31,7 +31,8 @@ def _finished_run(workdir, config, **results):
     (workdir / "results.json").write_text(json.dumps({"step": 400, **results}))
 
 
-def test_finished_runs_are_read_back_not_retrained(tmp_path):
+def test_finished_runs_are_read_back_not_retrained(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "train_and_evaluate", pytest.fail)  # read back: a unit test never trains
     config = configs.load("sage_decoy:sage,texture")
     _finished_run(tmp_path, config, **_run(0.5, 0.6))
     got = compare.run_one("sage_decoy", "sage", "texture", 0, str(tmp_path), "")
